@@ -1,0 +1,1 @@
+"""cdk8s constructs that synthesize the whole order-api stack into dist/."""

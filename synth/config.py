@@ -1,0 +1,193 @@
+"""The one typed configuration of the stack.
+
+synth, dashboards, rules and the rehearsal all read `load_config()`; nothing
+else hard-codes a namespace, name, port, image or canary setting.
+
+Overrides need no code change, applied in this order:
+1. the defaults below;
+2. a YAML values file named by ``ORDER_API_SRE_VALUES`` (nested like the
+   dataclasses: ``canary: {step_weight: 20}``);
+3. environment variables ``ORDER_API_SRE_<SECTION>__<FIELD>``, for example
+   ``ORDER_API_SRE_APP__IMAGE_TAG=1.1.0`` or ``ORDER_API_SRE_CANARY__MAX_WEIGHT=30``.
+A bad value stops with a ConfigError naming the field and its source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+ENV_PREFIX = "ORDER_API_SRE_"
+VALUES_ENV = ENV_PREFIX + "VALUES"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    """The order-api workload."""
+
+    name: str = "order-api"
+    image_repository: str = "order-api"
+    image_tag: str = "1.0.0"
+    container_port: int = 8080
+    service_port: int = 80
+    cpu_request: str = "100m"
+    cpu_limit: str = "500m"
+    memory_request: str = "128Mi"
+    memory_limit: str = "256Mi"
+    min_replicas: int = 2
+    max_replicas: int = 6
+    cpu_target_percent: int = 70
+    # Readiness goes 503 at SIGTERM; the pod keeps serving this long so the
+    # router stops sending traffic, then drains.
+    shutdown_delay_s: int = 5
+    drain_timeout_s: int = 15
+    progress_deadline_s: int = 120
+
+    @property
+    def image(self) -> str:
+        return f"{self.image_repository}:{self.image_tag}"
+
+    @property
+    def termination_grace_s(self) -> int:
+        return self.shutdown_delay_s + self.drain_timeout_s + 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressConfig:
+    """How traffic reaches the app through Traefik."""
+
+    host: str = "order-api.example.com"
+    entry_point: str = "web"
+    # Rate limit in front of the API (requests per second per client IP).
+    rate_limit_average: int = 100
+    rate_limit_burst: int = 200
+    retry_attempts: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanaryConfig:
+    """Flagger analysis settings (Flagger's own names, in seconds and percent)."""
+
+    interval_s: int = 60
+    threshold: int = 5
+    max_weight: int = 50
+    step_weight: int = 10
+    # Each metric window must cover at least two scrapes.
+    metric_window_s: int = 60
+    success_rate_min_percent: float = 99.0
+    latency_max_ms: int = 500
+    error_rate_max_percent: float = 1.0
+    loadtester_image: str = "ghcr.io/fluxcd/flagger-loadtester:0.35.0"
+    load_rps: int = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    """Prometheus and Grafana."""
+
+    prometheus_image: str = "prom/prometheus:v3.7.3"
+    prometheus_service: str = "prometheus-service"
+    prometheus_port: int = 9090
+    scrape_interval_s: int = 15
+    retention: str = "2d"
+    grafana_image: str = "grafana/grafana:12.2.1"
+    grafana_port: int = 3000
+    grafana_admin_secret: str = "grafana-admin"
+    datasource_uid: str = "prometheus"
+    traefik_namespace: str = "traefik"
+    flagger_namespace: str = "flagger-system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """Everything that varies between deployments of the stack."""
+
+    namespace: str = "sre-demo"
+    app: AppConfig = field(default_factory=AppConfig)
+    ingress: IngressConfig = field(default_factory=IngressConfig)
+    canary: CanaryConfig = field(default_factory=CanaryConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+
+    @property
+    def prometheus_url(self) -> str:
+        """The in-cluster address Grafana and Flagger use."""
+        m = self.monitoring
+        return f"http://{m.prometheus_service}.{self.namespace}:{m.prometheus_port}"
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    """Convert a YAML or environment value to `kind`, strictly."""
+    if isinstance(value, str) and kind is not str:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where}: not a valid {kind.__name__}: {exc}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
+    """Return a copy of dataclass `obj` with `values` applied recursively."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    hints = get_type_hints(type(obj))
+    known = {f.name for f in dataclasses.fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        here = f"{where}{key}" if where.endswith(" ") else f"{where}.{key}"
+        if key not in known:
+            raise ConfigError(f"{here}: unknown setting (known: {', '.join(sorted(known))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _apply(current, value, here)
+        else:
+            changes[key] = _coerce(value, hints[key], here)
+    return dataclasses.replace(obj, **changes)
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """Nest ORDER_API_SRE_SECTION__FIELD variables into a values mapping."""
+    nested: dict[str, Any] = {}
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name == VALUES_ENV:
+            continue
+        parts = name.removeprefix(ENV_PREFIX).lower().split("__")
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = raw
+    return nested
+
+
+def load_config(
+    env: Mapping[str, str] | None = None, values_file: Path | None = None
+) -> StackConfig:
+    """Build the StackConfig from defaults, a values file and the environment."""
+    env = os.environ if env is None else env
+    config = StackConfig()
+    path = values_file or (Path(env[VALUES_ENV]) if env.get(VALUES_ENV) else None)
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read values file: {exc}") from None
+        config = _apply(config, data, f"{path}: ")
+    env_values = _env_values(env)
+    if env_values:
+        config = _apply(config, env_values, "env: ")
+    return config
