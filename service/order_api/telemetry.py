@@ -24,7 +24,18 @@ VERSION = "version"
 
 # 1 ms .. 5 s with an edge exactly at the 0.5 s canary latency gate.
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 
 # `path` is always a route template; anything that matches no route gets this
