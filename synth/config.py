@@ -27,6 +27,12 @@ ENV_PREFIX = "ORDER_API_SRE_"
 VALUES_ENV = ENV_PREFIX + "VALUES"
 
 
+# Traefik's request-duration buckets (seconds), finer than its default
+# (0.1, 0.3, 1.2, 5) so the 500 ms canary gate falls on a bucket edge. The
+# README's helm values and the rehearsal's Traefik both use these.
+TRAEFIK_LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 
