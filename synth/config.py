@@ -78,6 +78,9 @@ class IngressConfig:
     rate_limit_average: int = 100
     rate_limit_burst: int = 200
     retry_attempts: int = 2
+    # The Traefik helm release's Service in monitoring.traefik_namespace; the
+    # canary load test enters through it so Traefik's metrics see the traffic.
+    traefik_service: str = "traefik"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,8 +109,19 @@ class MonitoringConfig:
     prometheus_port: int = 9090
     scrape_interval_s: int = 15
     retention: str = "2d"
+    # The TSDB lives on an emptyDir: cap it below the volume's size limit.
+    retention_size: str = "3GB"
+    storage_size_limit: str = "4Gi"
+    prometheus_cpu_request: str = "200m"
+    prometheus_cpu_limit: str = "1"
+    prometheus_memory_request: str = "512Mi"
+    prometheus_memory_limit: str = "1Gi"
     grafana_image: str = "grafana/grafana:12.2.1"
     grafana_port: int = 3000
+    grafana_cpu_request: str = "100m"
+    grafana_cpu_limit: str = "500m"
+    grafana_memory_request: str = "128Mi"
+    grafana_memory_limit: str = "256Mi"
     grafana_admin_secret: str = "grafana-admin"
     datasource_uid: str = "prometheus"
     traefik_namespace: str = "traefik"

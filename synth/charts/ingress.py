@@ -1,0 +1,97 @@
+"""Traefik: the IngressRoute to Flagger's TraefikService and the API's Middlewares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdk8s
+from constructs import Construct
+
+from synth.config import StackConfig
+from synth.custom_resource import TRAEFIK_API, custom_resource
+from synth.naming import app_names, component_labels
+
+# The service accepts at most 16 KiB; reject bigger bodies at the edge.
+MAX_REQUEST_BODY_BYTES = 16 * 1024
+# Concurrent requests per client IP before Traefik answers 429.
+MAX_IN_FLIGHT_PER_CLIENT = 50
+
+
+def middlewares(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """Middleware name -> spec, in the order a request passes them."""
+    ing = config.ingress
+    name = config.app.name
+    return {
+        f"{name}-ratelimit": {
+            "rateLimit": {
+                "average": ing.rate_limit_average,
+                "burst": ing.rate_limit_burst,
+                "period": "1s",
+            }
+        },
+        f"{name}-inflight": {"inFlightReq": {"amount": MAX_IN_FLIGHT_PER_CLIENT}},
+        f"{name}-body-limit": {
+            "buffering": {
+                "maxRequestBodyBytes": MAX_REQUEST_BODY_BYTES,
+                "memRequestBodyBytes": MAX_REQUEST_BODY_BYTES,
+            }
+        },
+        f"{name}-security-headers": {
+            "headers": {
+                "frameDeny": True,
+                "contentTypeNosniff": True,
+                "referrerPolicy": "no-referrer",
+                "contentSecurityPolicy": "default-src 'none'; frame-ancestors 'none'",
+                # An empty value removes the header: don't advertise the stack.
+                "customResponseHeaders": {"Server": "", "X-Powered-By": ""},
+            }
+        },
+        # Last, next to the backend: retries only connection errors (nothing
+        # was sent), e.g. a pod that just stopped during a weight change.
+        f"{name}-retry": {"retry": {"attempts": ing.retry_attempts, "initialInterval": "100ms"}},
+    }
+
+
+def ingress_route_spec(config: StackConfig) -> dict[str, Any]:
+    names = app_names(config)
+    return {
+        "entryPoints": [config.ingress.entry_point],
+        "routes": [
+            {
+                "kind": "Rule",
+                "match": f"Host(`{config.ingress.host}`)",
+                "middlewares": [
+                    {"name": mw, "namespace": config.namespace} for mw in middlewares(config)
+                ],
+                # Flagger creates and reweights this TraefikService (named like the Canary).
+                "services": [{"name": names.name, "kind": "TraefikService"}],
+            }
+        ],
+    }
+
+
+class IngressChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        labels = component_labels(config.app.name)
+        for name, spec in middlewares(config).items():
+            custom_resource(
+                self,
+                name,
+                api_version=TRAEFIK_API,
+                kind="Middleware",
+                name=name,
+                namespace=config.namespace,
+                labels=labels,
+                spec=spec,
+            )
+        custom_resource(
+            self,
+            "ingress-route",
+            api_version=TRAEFIK_API,
+            kind="IngressRoute",
+            name=config.app.name,
+            namespace=config.namespace,
+            labels=labels,
+            spec=ingress_route_spec(config),
+        )

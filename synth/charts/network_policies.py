@@ -1,0 +1,109 @@
+"""Default-deny ingress in the namespace, then exactly the flows the stack needs.
+
+Grafana and Prometheus UIs are reached with `kubectl port-forward`, which
+enters the pod's own network namespace and needs no allow rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cdk8s
+from cdk8s_plus_33 import k8s
+from constructs import Construct
+
+from synth.charts.canary import LOADTESTER, LOADTESTER_PORT
+from synth.charts.grafana import GRAFANA
+from synth.charts.prometheus import PROMETHEUS
+from synth.config import StackConfig
+from synth.naming import SELECTOR_LABEL, app_names, component_labels
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Allow:
+    """Ingress to pods whose `app` is one of `to_apps`, on `port`, from one peer."""
+
+    name: str
+    to_apps: list[str]
+    port: int
+    from_apps: list[str] | None = None
+    from_namespace: str | None = None
+
+
+def allows(config: StackConfig) -> list[Allow]:
+    names = app_names(config)
+    m = config.monitoring
+    app_port = config.app.container_port
+    return [
+        # Both tracks: Flagger routes to <name>-primary and <name> (canary) pods.
+        Allow(name=f"{names.name}-from-traefik", to_apps=names.all_tracks, port=app_port,
+              from_namespace=m.traefik_namespace),
+        # The pre-rollout acceptance test calls the canary Service directly.
+        Allow(name=f"{names.name}-from-loadtester", to_apps=names.all_tracks, port=app_port,
+              from_apps=[LOADTESTER]),
+        Allow(name=f"{names.name}-from-prometheus", to_apps=names.all_tracks, port=app_port,
+              from_apps=[PROMETHEUS]),
+        Allow(name=f"{PROMETHEUS}-from-grafana", to_apps=[PROMETHEUS], port=m.prometheus_port,
+              from_apps=[GRAFANA]),
+        # Flagger runs the canary analysis queries against this Prometheus.
+        Allow(name=f"{PROMETHEUS}-from-flagger", to_apps=[PROMETHEUS], port=m.prometheus_port,
+              from_namespace=m.flagger_namespace),
+        Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=LOADTESTER_PORT,
+              from_namespace=m.flagger_namespace),
+    ]  # fmt: skip
+
+
+def _app_selector(apps: list[str]) -> k8s.LabelSelector:
+    return k8s.LabelSelector(
+        match_expressions=[
+            k8s.LabelSelectorRequirement(key=SELECTOR_LABEL, operator="In", values=apps)
+        ]
+    )
+
+
+def _peer(allow: Allow) -> k8s.NetworkPolicyPeer:
+    if allow.from_namespace is not None:
+        return k8s.NetworkPolicyPeer(
+            namespace_selector=k8s.LabelSelector(
+                match_labels={NAMESPACE_NAME_LABEL: allow.from_namespace}
+            )
+        )
+    return k8s.NetworkPolicyPeer(pod_selector=_app_selector(allow.from_apps or []))
+
+
+class NetworkPoliciesChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        labels = component_labels(config.app.name)
+
+        def meta(name: str) -> k8s.ObjectMeta:
+            return k8s.ObjectMeta(name=name, namespace=config.namespace, labels=labels)
+
+        k8s.KubeNetworkPolicy(
+            self,
+            "default-deny-ingress",
+            metadata=meta("default-deny-ingress"),
+            spec=k8s.NetworkPolicySpec(pod_selector=k8s.LabelSelector(), policy_types=["Ingress"]),
+        )
+        for allow in allows(config):
+            k8s.KubeNetworkPolicy(
+                self,
+                allow.name,
+                metadata=meta(f"allow-{allow.name}"),
+                spec=k8s.NetworkPolicySpec(
+                    pod_selector=_app_selector(allow.to_apps),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        k8s.NetworkPolicyIngressRule(
+                            from_=[_peer(allow)],
+                            ports=[
+                                k8s.NetworkPolicyPort(
+                                    protocol="TCP", port=k8s.IntOrString.from_number(allow.port)
+                                )
+                            ],
+                        )
+                    ],
+                ),
+            )

@@ -1,0 +1,150 @@
+"""The order-api workload: ServiceAccount, Deployment, HPA and PDB.
+
+Flagger takes this Deployment as the canary target: it copies it to
+`<name>-primary`, scales this one to zero between releases and creates the
+Services itself, so none of those are synthesized here.
+"""
+
+from __future__ import annotations
+
+import cdk8s
+from cdk8s_plus_33 import k8s
+from constructs import Construct
+
+from order_api import telemetry
+from synth.config import StackConfig
+from synth.naming import app_names, component_labels
+from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
+from synth.prometheus_config import scrape_annotations
+
+# The image's numeric non-root user (service/Dockerfile).
+APP_UID = 10001
+PORT_NAME = "http"
+
+
+def _probe(path: str, *, port: int, period_s: int, failures: int) -> k8s.Probe:
+    return k8s.Probe(
+        http_get=k8s.HttpGetAction(path=path, port=k8s.IntOrString.from_number(port)),
+        period_seconds=period_s,
+        timeout_seconds=2,
+        failure_threshold=failures,
+    )
+
+
+def _container(config: StackConfig) -> k8s.Container:
+    app = config.app
+    return k8s.Container(
+        name=app.name,
+        image=app.image,
+        image_pull_policy="IfNotPresent",
+        ports=[k8s.ContainerPort(name=PORT_NAME, container_port=app.container_port)],
+        env=[
+            k8s.EnvVar(name="ORDER_API_VERSION", value=app.image_tag),
+            k8s.EnvVar(name="ORDER_API_SHUTDOWN_DELAY_S", value=str(app.shutdown_delay_s)),
+        ],
+        # Liveness only restarts a wedged process; readiness goes 503 at SIGTERM
+        # and is what takes a pod out of the router quickly.
+        liveness_probe=_probe(
+            telemetry.HEALTH_PATH, port=app.container_port, period_s=10, failures=3
+        ),
+        readiness_probe=_probe(
+            telemetry.READY_PATH, port=app.container_port, period_s=2, failures=2
+        ),
+        resources=resources(
+            cpu_request=app.cpu_request,
+            cpu_limit=app.cpu_limit,
+            memory_request=app.memory_request,
+            memory_limit=app.memory_limit,
+        ),
+        security_context=restricted_container(),
+        volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp")],
+    )
+
+
+class OrderApiChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        app = config.app
+        names = app_names(config)
+        labels = component_labels(app.name)
+
+        def meta(name: str) -> k8s.ObjectMeta:
+            return k8s.ObjectMeta(name=name, namespace=config.namespace, labels=labels)
+
+        k8s.KubeServiceAccount(
+            self, "service-account", metadata=meta(app.name), automount_service_account_token=False
+        )
+        self.deployment = k8s.KubeDeployment(
+            self,
+            "deployment",
+            metadata=meta(app.name),
+            spec=k8s.DeploymentSpec(
+                # No `replicas`: the HPA owns the count, and an apply must not reset it.
+                selector=k8s.LabelSelector(match_labels=names.selector),
+                progress_deadline_seconds=app.progress_deadline_s,
+                strategy=k8s.DeploymentStrategy(
+                    type="RollingUpdate",
+                    rolling_update=k8s.RollingUpdateDeployment(
+                        max_unavailable=k8s.IntOrString.from_number(0),
+                        max_surge=k8s.IntOrString.from_number(1),
+                    ),
+                ),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(
+                        labels={**labels, **names.selector},
+                        annotations=scrape_annotations(config),
+                    ),
+                    spec=k8s.PodSpec(
+                        service_account_name=app.name,
+                        automount_service_account_token=False,
+                        # Readiness delay + drain + margin, so SIGKILL never cuts a request.
+                        termination_grace_period_seconds=app.termination_grace_s,
+                        security_context=restricted_pod(run_as_user=APP_UID),
+                        containers=[_container(config)],
+                        volumes=[empty_dir("tmp")],
+                    ),
+                ),
+            ),
+        )
+        self.hpa = k8s.KubeHorizontalPodAutoscalerV2(
+            self,
+            "hpa",
+            metadata=meta(app.name),
+            spec=k8s.HorizontalPodAutoscalerSpecV2(
+                scale_target_ref=k8s.CrossVersionObjectReferenceV2(
+                    api_version=self.deployment.api_version,
+                    kind=self.deployment.kind,
+                    name=self.deployment.name,
+                ),
+                min_replicas=app.min_replicas,
+                max_replicas=app.max_replicas,
+                metrics=[
+                    k8s.MetricSpecV2(
+                        type="Resource",
+                        resource=k8s.ResourceMetricSourceV2(
+                            name="cpu",
+                            target=k8s.MetricTargetV2(
+                                type="Utilization", average_utilization=app.cpu_target_percent
+                            ),
+                        ),
+                    )
+                ],
+            ),
+        )
+        # One budget over primary and canary pods: Flagger gives no PDB to the
+        # primary, whose pods carry app=<name>-primary.
+        k8s.KubePodDisruptionBudget(
+            self,
+            "pdb",
+            metadata=meta(app.name),
+            spec=k8s.PodDisruptionBudgetSpec(
+                max_unavailable=k8s.IntOrString.from_number(1),
+                selector=k8s.LabelSelector(
+                    match_expressions=[
+                        k8s.LabelSelectorRequirement(
+                            key="app", operator="In", values=names.all_tracks
+                        )
+                    ]
+                ),
+            ),
+        )

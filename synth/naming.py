@@ -1,0 +1,61 @@
+"""Names and labels derived once from the config, shared by every chart.
+
+Flagger owns several names (the `-primary` Deployment, the `-canary` Service,
+the TraefikService named like the Canary); they are spelled here, from
+`config.app.name`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synth.config import StackConfig
+
+PART_OF = "order-api-sre"
+MANAGED_BY = "cdk8s"
+# Flagger's default selector label; it rewrites it to `<name>-primary` on the
+# primary Deployment's pods, which is why Prometheus relabels it into `app`.
+SELECTOR_LABEL = "app"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppNames:
+    """The order-api names, including the ones Flagger generates."""
+
+    name: str
+    namespace: str
+
+    @property
+    def primary(self) -> str:
+        return f"{self.name}-primary"
+
+    @property
+    def canary_service(self) -> str:
+        return f"{self.name}-canary"
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return {SELECTOR_LABEL: self.name}
+
+    @property
+    def all_tracks(self) -> list[str]:
+        """`app` label values of both the canary (target) and the primary pods."""
+        return [self.name, self.primary]
+
+    def service_url(self, service: str, *, port: int | None = None) -> str:
+        """In-cluster URL of a Service in this namespace (port omitted when 80)."""
+        suffix = "" if port in (None, 80) else f":{port}"
+        return f"http://{service}.{self.namespace}{suffix}"
+
+
+def app_names(config: StackConfig) -> AppNames:
+    return AppNames(name=config.app.name, namespace=config.namespace)
+
+
+def component_labels(component: str) -> dict[str, str]:
+    """Recommended labels on every object (not used as selectors)."""
+    return {
+        "app.kubernetes.io/name": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
