@@ -1,0 +1,129 @@
+"""Alerting rules for order-api and its canary, thresholds from the stack config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboards import external_metrics as ext
+from dashboards import queries
+from synth.config import StackConfig
+
+SEVERITY = "severity"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alerting rule.
+
+    `signal` is the value the alert judges (what the live test checks against
+    the traffic it sent); `expr` is the firing condition built on it.
+    """
+
+    name: str
+    signal: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def to_rule(self) -> dict[str, object]:
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": {SEVERITY: self.severity, **dict(self.labels)},
+            "annotations": {"summary": self.summary, "description": self.description},
+        }
+
+
+def _tracks(config: StackConfig) -> tuple[str, str]:
+    """Matchers for this stack's namespace and both tracks (primary, canary)."""
+    app = config.app.name
+    return (
+        queries.matcher(queries.NAMESPACE_LABEL, "=", config.namespace),
+        queries.matcher(queries.APP_LABEL, "=~", f"{app}|{app}-primary"),
+    )
+
+
+def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: str) -> list[Alert]:
+    """The alerts; `error_ratio` and `latency_buckets` are recorded series names."""
+    tracks = _tracks(config)
+    canary = config.canary
+    error_pct = f"100 * {queries.selector(error_ratio, *tracks)}"
+    p99_ms = (
+        "1000 * histogram_quantile(0.99, sum by "
+        f"({queries.NAMESPACE_LABEL}, {queries.APP_LABEL}, le) "
+        f"({queries.selector(latency_buckets, *tracks)}))"
+    )
+    up = queries.selector("up", *tracks)
+    status = queries.selector(
+        ext.FLAGGER_CANARY_STATUS,
+        queries.matcher(ext.FLAGGER_NAMESPACE, "=", config.namespace),
+        queries.matcher(ext.FLAGGER_NAME, "=", config.app.name),
+    )
+    canary_status = f"max by ({ext.FLAGGER_NAMESPACE}, {ext.FLAGGER_NAME}) ({status})"
+    return [
+        Alert(
+            name="OrderApiHighErrorRate",
+            signal=error_pct,
+            expr=f"{error_pct} > {canary.error_rate_max_percent:g}",
+            for_="2m",
+            severity="critical",
+            summary="order-api answers too many requests with 5xx",
+            description=(
+                "{{ $labels.app }} in {{ $labels.namespace }} answered "
+                '{{ $value | printf "%.2f" }}% of API requests with 5xx over the last '
+                f"{window_in_words(config)} (threshold {canary.error_rate_max_percent:g}%)."
+            ),
+        ),
+        Alert(
+            name="OrderApiHighLatency",
+            signal=p99_ms,
+            expr=f"{p99_ms} > {canary.latency_max_ms}",
+            for_="5m",
+            severity="warning",
+            summary="order-api p99 latency is above the canary latency threshold",
+            description=(
+                "{{ $labels.app }} in {{ $labels.namespace }} has a p99 latency of "
+                '{{ $value | printf "%.0f" }} ms (threshold '
+                f"{canary.latency_max_ms} ms, the Canary's request-duration gate)."
+            ),
+        ),
+        Alert(
+            name="OrderApiDown",
+            signal=f"sum({up})",
+            # absent() also fires when the targets vanish altogether (pods
+            # deleted, discovery broken), where `up == 0` would stay silent.
+            expr=f"absent({up} == 1)",
+            for_="1m",
+            severity="critical",
+            summary="No order-api target is up",
+            description=(
+                f"Prometheus has no healthy scrape target for {config.app.name} (primary or "
+                f"canary) in {config.namespace}: the service is down or not discovered."
+            ),
+            labels=((queries.NAMESPACE_LABEL, config.namespace),),
+        ),
+        Alert(
+            name="CanaryRolledBack",
+            signal=canary_status,
+            expr=f"{canary_status} == {ext.FLAGGER_STATUS_FAILED}",
+            for_="0m",
+            severity="warning",
+            summary="Flagger rolled back the order-api canary",
+            description=(
+                "The last canary analysis of {{ $labels.name }} in {{ $labels.namespace }} "
+                "failed and Flagger routed all traffic back to the primary. It stays firing "
+                "until the next rollout; see `kubectl -n {{ $labels.namespace }} describe "
+                "canary {{ $labels.name }}` for the failed checks."
+            ),
+        ),
+    ]
+
+
+def window_in_words(config: StackConfig) -> str:
+    """The recorded-rule window in words for the descriptions."""
+    seconds = config.canary.metric_window_s
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
