@@ -42,6 +42,17 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 # one value so that no client input can grow the series count.
 UNMATCHED_PATH = "unmatched"
 
+# `method` is client input too: anything outside the standard HTTP methods is
+# counted under this one value.
+STANDARD_METHODS: frozenset[str] = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+)
+OTHER_METHOD = "OTHER"
+
+# Every response carries the serving version, so a client (or the canary
+# rehearsal) can tell primary from canary without scraping.
+VERSION_HEADER = "X-App-Version"
+
 # Route templates.
 ORDER_PATH = "/api/order"
 HEALTH_PATH = "/api/health"

@@ -1,0 +1,68 @@
+"""`order-api` console script: one single-process Sanic server.
+
+Kubernetes scales by replicas, so there are no workers and no reloader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+from order_api import __version__
+from order_api.app import create_app
+from order_api.settings import Settings, SettingsError
+
+EXIT_BAD_CONFIG = 2
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="order-api",
+        description=f"order-api {__version__}: the instrumented sample order service.",
+        epilog=(
+            "Environment: ORDER_API_VERSION, ORDER_API_FAULT_ERROR_RATE (0..1), "
+            "ORDER_API_FAULT_DELAY_MS (>=0), ORDER_API_SHUTDOWN_DELAY_S (>=0, default 5)."
+        ),
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=_port, default=8080, help="TCP port (%(default)s)")
+    return parser.parse_args(argv)
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"invalid port {raw!r}: must be 1-65535")
+    return port
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    # Binding here turns "address in use" into a one-line error and exit 1;
+    # Sanic would log a traceback and still exit 0.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=1024)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"order-api: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        sock = _listen(args.host, args.port)
+    except OSError as error:
+        print(f"order-api: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    app = create_app(settings)
+    app.run(sock=sock, single_process=True, access_log=False, motd=False, auto_reload=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""`make bench`: wrk against the instrumented order endpoint and a bare one.
+
+Both endpoints run on the same Sanic stack in one real server process; the
+bare one does nothing, so it measures the framework's ceiling on this machine
+and the ratio isolates what validation + instrumentation cost. Rounds
+alternate (ABBA) so drift on a shared machine hits both sides equally.
+
+This module also defines that bare endpoint; it exists only when the server
+runs with ORDER_API_BENCH_BARE=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from sanic import Blueprint, HTTPResponse, Request, raw
+
+from order_api import telemetry
+
+BARE_PATH = "/bench/bare"
+ORDER_BODY = '{"item": "book", "quantity": 2}'
+TARGET_RATIO = 0.80
+TARGET_P99_MS = 10.0
+
+
+def create_bare_blueprint() -> Blueprint:
+    """POST /bench/bare: a constant reply with no validation and no metrics."""
+    bp = Blueprint("bench")
+
+    @bp.post(BARE_PATH)
+    async def bare(request: Request) -> HTTPResponse:
+        return raw(b"{}", status=201, content_type="application/json")
+
+    return bp
+
+
+@dataclass(frozen=True)
+class Result:
+    requests_per_s: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+_LUA = """wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> Result:
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    if not rps or not p99:
+        raise RuntimeError(f"cannot parse wrk output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return Result(
+        requests_per_s=float(rps[1]),
+        p99_ms=float(p99[1]) * _UNIT_MS[p99[2]],
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        socket_errors=sum(map(int, errors.groups())) if errors else 0,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"order-api exited with {process.returncode} during start-up")
+        try:
+            with urllib.request.urlopen(base_url + telemetry.READY_PATH, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"order-api not ready after {timeout_s} s")
+
+
+def run_wrk(
+    wrk: str, url: str, script: Path, *, duration_s: int, connections: int, threads: int
+) -> Result:
+    command = [
+        wrk,
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={duration_s}s",
+        "--latency",
+        f"--script={script}",
+        url,
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+    return parse_wrk(completed.stdout)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m order_api.bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds (%(default)s)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run (%(default)s)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (%(default)s)")
+    parser.add_argument("--connections", type=int, default=32, help="(%(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (%(default)s)")
+    args = parser.parse_args(argv)
+    if args.rounds < 3:
+        parser.error("--rounds must be >= 3")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("bench: wrk not found on PATH; install it: sudo apt-get install wrk", file=sys.stderr)
+        return 1
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_API_")}
+    env |= {"ORDER_API_BENCH_BARE": "1", "ORDER_API_SHUTDOWN_DELAY_S": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(base_url, server)
+        with tempfile.TemporaryDirectory(prefix="order-api-bench-") as tmp:
+            script = Path(tmp, "post.lua")
+            script.write_text(_LUA.format(body=ORDER_BODY))
+            return _measure(wrk, base_url, script, args)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _measure(wrk: str, base_url: str, script: Path, args: argparse.Namespace) -> int:
+    urls = {"order": base_url + telemetry.ORDER_PATH, "bare": base_url + BARE_PATH}
+    load = {"connections": args.connections, "threads": args.threads}
+    print(
+        f"wrk: {args.connections} connections, {args.threads} thread(s), "
+        f"{args.rounds} rounds x {args.duration} s, warm-up {args.warmup} s each"
+    )
+    for url in urls.values():
+        run_wrk(wrk, url, script, duration_s=args.warmup, **load)
+
+    results: dict[str, list[Result]] = {"order": [], "bare": []}
+    print(f"{'round':>5} {'order req/s':>12} {'p99 ms':>7} {'bare req/s':>11} {'p99 ms':>7} ratio")
+    for n in range(args.rounds):
+        # ABBA: alternate which side runs first.
+        for name in ("order", "bare") if n % 2 == 0 else ("bare", "order"):
+            results[name].append(run_wrk(wrk, urls[name], script, duration_s=args.duration, **load))
+        order, bare = results["order"][-1], results["bare"][-1]
+        print(
+            f"{n + 1:>5} {order.requests_per_s:>12.0f} {order.p99_ms:>7.2f} "
+            f"{bare.requests_per_s:>11.0f} {bare.p99_ms:>7.2f} "
+            f"{order.requests_per_s / bare.requests_per_s:.3f}"
+        )
+
+    pairs = zip(results["order"], results["bare"], strict=True)
+    ratio = statistics.median(o.requests_per_s / b.requests_per_s for o, b in pairs)
+    p99_order = statistics.median(r.p99_ms for r in results["order"])
+    p99_bare = statistics.median(r.p99_ms for r in results["bare"])
+    print(f"median ratio (order / bare): {ratio:.3f}  (target >= {TARGET_RATIO})")
+    print(
+        f"median p99: order {p99_order:.2f} ms, bare {p99_bare:.2f} ms "
+        f"(target < {TARGET_P99_MS} ms)"
+    )
+    failures = sum(r.non_2xx + r.socket_errors for rs in results.values() for r in rs)
+    if failures:
+        print(f"bench: {failures} non-2xx responses or socket errors", file=sys.stderr)
+        return 1
+    met = ratio >= TARGET_RATIO and p99_order < TARGET_P99_MS
+    print("targets met" if met else "targets MISSED (machine-dependent; see README)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""JSON error bodies for every failure, including the ones Sanic raises itself.
+
+Clients (and the SREs reading logs) always get `{"error": ...}` as JSON, never
+Sanic's HTML/text pages; validation failures add `details`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from sanic import HTTPResponse, Request, json
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+
+# Sanic rejects larger bodies with 413 before any handler runs.
+MAX_BODY_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    details: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+) -> HTTPResponse:
+    body: dict[str, object] = {"error": message}
+    if details:
+        body["details"] = [{"field": d.field, "message": d.message} for d in details]
+    return json(body, status=status, headers=dict(headers or {}))
+
+
+def _message(request: Request, status: int) -> str:
+    """A fixed, client-safe message per status (never the raw URL or a trace)."""
+    match status:
+        case 404:
+            return "not found"
+        case 405:
+            return f"method {request.method} not allowed"
+        case 413:
+            return f"request body exceeds {MAX_BODY_BYTES} bytes"
+        case _:
+            try:
+                return HTTPStatus(status).phrase.lower()
+            except ValueError:
+                return "error"
+
+
+class JsonErrorHandler(ErrorHandler):
+    """Renders every exception as a JSON error body.
+
+    `on_unrouted` sees the responses of requests that never reached a route
+    (404, 405, malformed requests): route middleware cannot, so this is where
+    they get counted.
+    """
+
+    def __init__(self, on_unrouted: Callable[[Request, HTTPResponse], None]) -> None:
+        super().__init__()
+        self._on_unrouted = on_unrouted
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, SanicException):
+            status = exception.status_code
+            headers = getattr(exception, "headers", None)  # e.g. Allow on 405
+        else:
+            status, headers = 500, None
+        if status >= 500:
+            self.log(request, exception)  # a bug or an outage: keep the traceback
+        response = error_response(status, _message(request, status), headers=headers)
+        if request.route is None:
+            self._on_unrouted(request, response)
+        return response

@@ -1,0 +1,33 @@
+"""Fault injection for canary demos: slow and failing order requests.
+
+Only the order endpoint consults this; probes and scrapes never do, so an
+injected fault shows up in the canary analysis and not as a dead pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from order_api.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    error_rate: float = 0.0
+    delay_s: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Faults:
+        return cls(error_rate=settings.fault_error_rate, delay_s=settings.fault_delay_ms / 1000)
+
+    async def delay(self) -> None:
+        """Add the configured latency (a no-op without a delay, no await at all)."""
+        if self.delay_s > 0:
+            await asyncio.sleep(self.delay_s)
+
+    def should_fail(self) -> bool:
+        """Draw whether this request gets an injected 500."""
+        # random() is in [0, 1): a rate of 1 fails every request, 0 none.
+        return self.error_rate > 0 and random.random() < self.error_rate
