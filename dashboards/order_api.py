@@ -122,7 +122,7 @@ def panels(config: StackConfig) -> list[g.Panel]:
     status_panels: list[g.Panel] = [
         _stat(
             "Canary Phase",
-            "Flagger's last known state of this Canary (flagger_canary_status): Progressing "
+            f"Flagger's last known state of this Canary ({ext.FLAGGER_CANARY_STATUS}): Progressing "
             "while the analysis runs, Failed after a rollback; every other phase "
             "(Initialized, Promoting, Succeeded) is reported as 1. The failed-check count is "
             "not exported by Flagger: see `kubectl describe canary`.",
@@ -135,7 +135,8 @@ def panels(config: StackConfig) -> list[g.Panel]:
         ),
         _stat(
             "Canary Weight",
-            "Percent of traffic Flagger currently routes to the canary (flagger_canary_weight "
+            "Percent of traffic Flagger currently routes to the canary "
+            f"({ext.FLAGGER_CANARY_WEIGHT} "
             f"of workload {app}); max is {canary.max_weight}%, step {canary.step_weight}%.",
             "percent",
             [_target(q.CANARY_WEIGHT, "canary weight", "A", app=app, instant=True)],
@@ -158,7 +159,8 @@ def panels(config: StackConfig) -> list[g.Panel]:
         _stat(
             "Rollouts",
             "Canary analyses Flagger finished in the selected range: promoted "
-            "(flagger_canary_successes_total) and rolled back (flagger_canary_failures_total).",
+            f"({ext.FLAGGER_CANARY_SUCCESSES_TOTAL}) and rolled back "
+            f"({ext.FLAGGER_CANARY_FAILURES_TOTAL}).",
             "short",
             [
                 _target(q.CANARY_PROMOTIONS, "promoted", "A", app=app, instant=True),
@@ -171,7 +173,7 @@ def panels(config: StackConfig) -> list[g.Panel]:
         _timeseries(
             "Request Rate",
             "API requests per second answered by the primary and the canary, from the apps' "
-            "own http_requests_total (health, readiness and metrics scrapes excluded).",
+            f"own {telemetry.REQUESTS_TOTAL} (health, readiness and metrics scrapes excluded).",
             "reqps",
             [
                 _target(q.REQUEST_RATE_PRIMARY, "primary", "A", app=app),
@@ -190,7 +192,8 @@ def panels(config: StackConfig) -> list[g.Panel]:
         _timeseries(
             "Traffic Split by Version",
             "Observed share of API requests answered by primary and canary (stacked to 100%), "
-            "with Flagger's intended canary weight (flagger_canary_weight) as a dashed line. "
+            "with Flagger's intended canary weight "
+            f"({ext.FLAGGER_CANARY_WEIGHT}) as a dashed line. "
             "The observed canary share follows the weight when all traffic passes the router.",
             "percent",
             [
@@ -264,7 +267,8 @@ def panels(config: StackConfig) -> list[g.Panel]:
     table = g.Table(
         title="Canary Analysis: Last Metric Values",
         description="The value each analysis metric returned at Flagger's last check "
-        "(flagger_canary_metric_analysis): request-success-rate in %, request-duration in ms, "
+        f"({ext.FLAGGER_CANARY_METRIC_ANALYSIS}): request-success-rate in %, request-duration "
+        "in ms, "
         f"and the MetricTemplates' values. Gates: success rate >= "
         f"{canary.success_rate_min_percent:g}%, p99 <= {canary.latency_max_ms} ms, error rate "
         f"<= {canary.error_rate_max_percent:g}%.",
