@@ -1,0 +1,113 @@
+"""Shared plumbing for the synth tests: one synthesis per test session.
+
+Imported by the tests/synth test modules (pytest puts this folder on sys.path);
+`synthesized()` is cached, so the whole session pays for one cdk8s run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synth.config import load_config
+from synth.main import synthesize
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+CRDS_ENV = "ORDER_API_SRE_CRDS"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One synthesized object and the file it came from."""
+
+    file: str
+    obj: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.obj["kind"]
+
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"]["name"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.file}: {self.kind}/{self.name}"
+
+
+def _tmpdir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def synthesized() -> Path:
+    """A fresh synth of the default config (no ORDER_API_SRE_* from the caller's shell)."""
+    out = _tmpdir("synth-test-") / "dist"
+    synthesize(load_config(env={}), out)
+    return out
+
+
+def load_manifests(outdir: Path) -> list[Manifest]:
+    return [
+        Manifest(file=path.name, obj=obj)
+        for path in sorted(outdir.glob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text())
+        if obj is not None
+    ]
+
+
+@functools.cache
+def _manifests() -> tuple[Manifest, ...]:
+    return tuple(load_manifests(synthesized()))
+
+
+def manifests() -> list[Manifest]:
+    """Deep copies, so a test cannot change what the next one sees."""
+    return [copy.deepcopy(m) for m in _manifests()]
+
+
+def find(kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [m.obj for m in manifests() if m.kind == kind and (name is None or m.name == name)]
+
+
+def one(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = find(kind, name)
+    assert len(found) == 1, f"expected exactly one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_templates() -> Iterator[tuple[Manifest, dict[str, Any]]]:
+    """(owner, pod spec) of every workload."""
+    for m in manifests():
+        if m.kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+            yield m, m.obj["spec"]["template"]["spec"]
+
+
+def crds_dir() -> Path:
+    return Path(os.environ.get(CRDS_ENV) or ROOT.parent / "shared" / "crds")
+
+
+def clean_env() -> dict[str, str]:
+    """The caller's environment without stack overrides (tests pin their config)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ORDER_API_SRE_")}
+
+
+def tree(outdir: Path) -> dict[str, bytes]:
+    """Every file under `outdir` by relative path, for byte-exact comparisons."""
+    return {
+        str(p.relative_to(outdir)): p.read_bytes() for p in sorted(outdir.rglob("*")) if p.is_file()
+    }

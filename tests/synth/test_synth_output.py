@@ -1,0 +1,94 @@
+"""dist/: committed == fresh, both entry points identical, kubectl-apply-able layout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from synth_harness import DIST, ROOT, _tmpdir, clean_env, load_manifests, synthesized, tree
+
+from synth.config import load_config
+from synth.naming import app_names
+
+FIX = "run `make synth` and commit dist/"
+
+
+def test_committed_dist_matches_a_fresh_synth() -> None:
+    assert DIST.is_dir(), f"dist/ is missing: {FIX}"
+    committed, fresh = tree(DIST), tree(synthesized())
+    stale = sorted(set(committed) ^ set(fresh))
+    assert not stale, f"dist/ has missing or extra files {stale}: {FIX}"
+    changed = sorted(name for name in fresh if committed[name] != fresh[name])
+    assert not changed, f"dist/ is out of date in {changed}: {FIX}"
+
+
+def test_cdk8s_cli_and_python_entry_point_write_identical_dist() -> None:
+    out = _tmpdir("synth-entry-")
+    # No upgrade check: it calls the npm registry, and tests stay offline.
+    env = {**clean_env(), "CDK8S_CHECK_UPGRADE": "false"}
+    # The pinned CLI from node_modules, with the app command from cdk8s.yaml.
+    cli = subprocess.run(
+        [str(ROOT / "node_modules" / ".bin" / "cdk8s"), "synth", "--output", str(out / "cli")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr + cli.stdout
+    # Run directly over a stale file: synth.main must clear it like `cdk8s synth` does.
+    (out / "direct").mkdir()
+    (out / "direct" / "99-stale.k8s.yaml").write_text("stale: true\n")
+    direct = subprocess.run(
+        [sys.executable, "-m", "synth.main"],
+        cwd=ROOT, env={**env, "CDK8S_OUTDIR": str(out / "direct")},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stderr
+    reference = tree(synthesized())
+    assert tree(out / "cli") == reference
+    assert tree(out / "direct") == reference
+
+
+def test_top_level_holds_only_yaml_and_the_namespace_comes_first() -> None:
+    out = synthesized()
+    top = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert top and all(name.endswith(".k8s.yaml") for name in top), top
+    # kubectl apply -f dist/ reads the top-level files in lexical order.
+    first = load_manifests(out)[0]
+    assert (first.file, first.kind) == (top[0], "Namespace")
+    assert [m.kind for m in load_manifests(out)].count("Namespace") == 1
+
+
+def test_non_manifests_live_in_subfolders() -> None:
+    out = synthesized()
+    dashboards = sorted((out / "dashboards").glob("*.json"))
+    assert dashboards, "no dashboard JSON copies in dist/dashboards/"
+    assert not list(out.glob("*.json"))
+
+
+def test_every_object_is_namespaced_to_the_stack_or_cluster_scoped() -> None:
+    namespace = load_config(env={}).namespace
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for m in load_manifests(synthesized()):
+        expected = None if m.kind in cluster_scoped else namespace
+        assert m.obj["metadata"].get("namespace") == expected, m.label
+
+
+def test_names_are_unique_per_kind() -> None:
+    keys = [(m.kind, m.name) for m in load_manifests(synthesized())]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name_of"),
+    [
+        ("Service", lambda n: n.name),
+        ("Service", lambda n: n.primary),
+        ("Service", lambda n: n.canary_service),
+        ("TraefikService", lambda n: n.name),
+        ("Deployment", lambda n: n.primary),
+        ("HorizontalPodAutoscaler", lambda n: n.primary),
+    ],
+)
+def test_objects_flagger_generates_are_not_synthesized(kind: str, name_of) -> None:
+    name = name_of(app_names(load_config(env={})))
+    present = [m.label for m in load_manifests(synthesized()) if (m.kind, m.name) == (kind, name)]
+    assert not present, f"Flagger creates {kind}/{name} itself: {present}"

@@ -1,0 +1,131 @@
+"""Every object against its schema: Kubernetes 1.31..1.37 strictly, CRs against the CRDs."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from synth_harness import Manifest, crds_dir, manifests
+
+KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
+# API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
+CUSTOM_GROUPS = {"flagger.app", "traefik.io"}
+
+
+def _is_custom(m: Manifest) -> bool:
+    return m.obj["apiVersion"].rpartition("/")[0] in CUSTOM_GROUPS
+
+
+def _builtin() -> list[Manifest]:
+    return [m for m in manifests() if not _is_custom(m)]
+
+
+def _custom() -> list[Manifest]:
+    return [m for m in manifests() if _is_custom(m)]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_MINORS)
+def test_builtin_objects_validate_strictly(version: str) -> None:
+    objects = _builtin()
+    assert objects
+    errors = []
+    for m in objects:
+        try:
+            kubernetes_validate.validate(m.obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{m.label}: {exc.message} at {list(exc.path)}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            errors.append(f"{m.label}: {exc.message}")
+    assert not errors, f"Kubernetes {version}:\n" + "\n".join(errors)
+
+
+def _structural(schema: dict[str, Any]) -> dict[str, Any]:
+    """A CRD openAPIV3Schema as JSON Schema, as strict as the API server.
+
+    Kubernetes prunes (or, with kubectl's default strict field validation,
+    rejects) unknown fields, so objects with `properties` get
+    additionalProperties: false unless they preserve unknown fields.
+    int-or-string becomes anyOf integer/string.
+    """
+    schema = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("x-kubernetes-int-or-string"):
+            node.pop("type", None)
+            node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            node["additionalProperties"] = False
+        for key, value in node.items():
+            # `properties` maps field names to schemas; never treat a name as a keyword.
+            if key == "properties":
+                for sub in value.values():
+                    walk(sub)
+            else:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+@cache
+def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> JSON Schema, from every CRD in the CRDs folder."""
+    folder = crds_dir()
+    files = sorted(folder.glob("*.yaml"))
+    assert files, f"no CRDs in {folder} (set ORDER_API_SRE_CRDS)"
+    schemas = {}
+    for path in files:
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                schemas[key] = _structural(version["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def test_custom_resources_validate_against_their_crds() -> None:
+    objects = _custom()
+    kinds = {m.kind for m in objects}
+    assert {"Canary", "MetricTemplate", "IngressRoute", "Middleware"} <= kinds, kinds
+    errors = []
+    for m in objects:
+        schema = _crd_schemas().get((m.obj["apiVersion"], m.kind))
+        if schema is None:
+            errors.append(f"{m.label}: no CRD serves {m.obj['apiVersion']} {m.kind}")
+            continue
+        validator = jsonschema.Draft7Validator(schema)
+        errors += [
+            f"{m.label}: {e.message} at {'/'.join(map(str, e.absolute_path))}"
+            for e in validator.iter_errors(m.obj)
+        ]
+    assert not errors, "\n".join(errors)
+
+
+def test_crd_strictness_catches_an_unknown_field() -> None:
+    """The validator above must fail on a typo, or it proves nothing."""
+    canary = next(m.obj for m in _custom() if m.kind == "Canary")
+    canary["spec"]["analysis"]["stepWieght"] = 5
+    schema = _crd_schemas()[(canary["apiVersion"], "Canary")]
+    assert not jsonschema.Draft7Validator(schema).is_valid(canary)
+
+
+def test_traefik_objects_use_the_current_api_group() -> None:
+    for m in _custom():
+        assert "traefik.containo.us" not in m.obj["apiVersion"], m.label
