@@ -97,6 +97,8 @@ class CanaryConfig:
     latency_max_ms: int = 500
     error_rate_max_percent: float = 1.0
     loadtester_image: str = "ghcr.io/fluxcd/flagger-loadtester:0.35.0"
+    # The port the loadtester image listens on (its -port flag).
+    loadtester_port: int = 8080
     load_rps: int = 10
 
 

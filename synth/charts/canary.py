@@ -23,7 +23,6 @@ from synth.naming import AppNames, app_names, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 
 LOADTESTER = "flagger-loadtester"
-LOADTESTER_PORT = 8080
 LOADTESTER_UID = 10001
 # Requests the webhooks send: a valid order, as the service's contract defines it.
 ACCEPTANCE_ORDER = {"item": "canary-acceptance-test", "quantity": 1}
@@ -199,13 +198,12 @@ class CanaryChart(cdk8s.Chart):
 
 def _loadtester(scope: Construct, config: StackConfig) -> None:
     """Flagger's webhook runner (upstream image), hardened for the restricted PSS."""
+    port = config.canary.loadtester_port
     labels = component_labels(LOADTESTER)
     selector = {"app": LOADTESTER}
     meta = k8s.ObjectMeta(name=LOADTESTER, namespace=config.namespace, labels=labels)
     probe = k8s.Probe(
-        http_get=k8s.HttpGetAction(
-            path="/healthz", port=k8s.IntOrString.from_number(LOADTESTER_PORT)
-        ),
+        http_get=k8s.HttpGetAction(path="/healthz", port=k8s.IntOrString.from_number(port)),
         period_seconds=10,
         timeout_seconds=5,
     )
@@ -228,11 +226,11 @@ def _loadtester(scope: Construct, config: StackConfig) -> None:
                             image_pull_policy="IfNotPresent",
                             command=[
                                 "./loadtester",
-                                f"-port={LOADTESTER_PORT}",
+                                f"-port={port}",
                                 "-log-level=info",
                                 "-timeout=1h",
                             ],
-                            ports=[k8s.ContainerPort(name="http", container_port=LOADTESTER_PORT)],
+                            ports=[k8s.ContainerPort(name="http", container_port=port)],
                             # Tools (hey, curl) write nothing but may read $HOME.
                             env=[k8s.EnvVar(name="HOME", value="/tmp")],
                             liveness_probe=probe,

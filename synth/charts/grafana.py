@@ -27,7 +27,6 @@ ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
 PROVISIONING_DIR = "/etc/grafana/provisioning"
-DASHBOARD_FOLDER = "order-api"
 
 
 def datasource_provisioning(config: StackConfig) -> dict[str, Any]:
@@ -50,13 +49,14 @@ def datasource_provisioning(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def dashboard_provisioning() -> dict[str, Any]:
+def dashboard_provisioning(config: StackConfig) -> dict[str, Any]:
+    folder = config.app.name
     return {
         "apiVersion": 1,
         "providers": [
             {
-                "name": DASHBOARD_FOLDER,
-                "folder": DASHBOARD_FOLDER,
+                "name": folder,
+                "folder": folder,
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,
@@ -83,7 +83,7 @@ class GrafanaChart(cdk8s.Chart):
             return k8s.ObjectMeta(name=name, namespace=config.namespace, labels=labels)
 
         datasources = yaml.safe_dump(datasource_provisioning(config), sort_keys=False)
-        providers = yaml.safe_dump(dashboard_provisioning(), sort_keys=False)
+        providers = yaml.safe_dump(dashboard_provisioning(config), sort_keys=False)
         dashboards = dashboards_json(config)
         _config_map(self, "datasources", meta=meta(f"{GRAFANA}-datasources"),
                     data={"datasources.yaml": datasources})  # fmt: skip

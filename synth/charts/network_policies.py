@@ -12,7 +12,7 @@ import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from synth.charts.canary import LOADTESTER, LOADTESTER_PORT
+from synth.charts.canary import LOADTESTER
 from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
 from synth.config import StackConfig
@@ -34,7 +34,7 @@ class Allow:
 
 def allows(config: StackConfig) -> list[Allow]:
     names = app_names(config)
-    m = config.monitoring
+    m, k = config.monitoring, config.canary
     app_port = config.app.container_port
     return [
         # Both tracks: Flagger routes to <name>-primary and <name> (canary) pods.
@@ -50,7 +50,7 @@ def allows(config: StackConfig) -> list[Allow]:
         # Flagger runs the canary analysis queries against this Prometheus.
         Allow(name=f"{PROMETHEUS}-from-flagger", to_apps=[PROMETHEUS], port=m.prometheus_port,
               from_namespace=m.flagger_namespace),
-        Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=LOADTESTER_PORT,
+        Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=k.loadtester_port,
               from_namespace=m.flagger_namespace),
     ]  # fmt: skip
 

@@ -11,7 +11,7 @@ import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from order_api import telemetry
+from order_api import settings, telemetry
 from synth.config import StackConfig
 from synth.naming import app_names, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
@@ -39,8 +39,8 @@ def _container(config: StackConfig) -> k8s.Container:
         image_pull_policy="IfNotPresent",
         ports=[k8s.ContainerPort(name=PORT_NAME, container_port=app.container_port)],
         env=[
-            k8s.EnvVar(name="ORDER_API_VERSION", value=app.image_tag),
-            k8s.EnvVar(name="ORDER_API_SHUTDOWN_DELAY_S", value=str(app.shutdown_delay_s)),
+            k8s.EnvVar(name=settings.ENV_VERSION, value=app.image_tag),
+            k8s.EnvVar(name=settings.ENV_SHUTDOWN_DELAY_S, value=str(app.shutdown_delay_s)),
         ],
         # Liveness only restarts a wedged process; readiness goes 503 at SIGTERM
         # and is what takes a pod out of the router quickly.

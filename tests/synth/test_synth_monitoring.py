@@ -192,5 +192,7 @@ def test_network_policies_allow_exactly_the_needed_flows() -> None:
     assert _allowed("prometheus", m.prometheus_port, from_app="grafana")
     assert _allowed("prometheus", m.prometheus_port, from_ns=m.flagger_namespace)
     assert not _allowed("prometheus", m.prometheus_port, from_app=NAMES.name)
-    assert _allowed("flagger-loadtester", 8080, from_ns=m.flagger_namespace)
+    assert _allowed(
+        "flagger-loadtester", CONFIG.canary.loadtester_port, from_ns=m.flagger_namespace
+    )
     assert not _allowed("grafana", m.grafana_port, from_ns=m.traefik_namespace)

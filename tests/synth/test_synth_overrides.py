@@ -13,7 +13,10 @@ from synth_harness import ROOT, clean_env
 
 from synth.config import VALUES_ENV, ConfigError, load_config
 from synth.main import build_app
+from synth.naming import app_names
 from synth.validation import check_config
+
+NAME = app_names(load_config(env={})).name
 
 
 def _objects(env: dict[str, str], tmp_path: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -26,8 +29,9 @@ def _objects(env: dict[str, str], tmp_path: Path) -> dict[tuple[str, str], dict[
 
 def test_environment_override_changes_the_output(tmp_path: Path) -> None:
     objects = _objects({"ORDER_API_SRE_APP__IMAGE_TAG": "1.1.0"}, tmp_path)
-    (container,) = objects[("Deployment", "order-api")]["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == "order-api:1.1.0"
+    deployment = objects[("Deployment", NAME)]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"{load_config(env={}).app.image_repository}:1.1.0"
     assert {"name": "ORDER_API_VERSION", "value": "1.1.0"} in container["env"]
 
 
@@ -37,13 +41,13 @@ def test_values_file_override_changes_the_output(tmp_path: Path) -> None:
         "namespace: shop\ningress: {host: shop.example.org}\ncanary: {step_weight: 25}\n"
     )
     objects = _objects({VALUES_ENV: str(values)}, tmp_path)
-    canary = objects[("Canary", "order-api")]
+    canary = objects[("Canary", NAME)]
     assert canary["metadata"]["namespace"] == "shop"
     assert canary["spec"]["analysis"]["stepWeight"] == 25
-    route = objects[("IngressRoute", "order-api")]
+    route = objects[("IngressRoute", NAME)]
     assert route["spec"]["routes"][0]["match"] == "Host(`shop.example.org`)"
     assert ("Namespace", "shop") in objects
-    template = objects[("MetricTemplate", "order-api-error-rate")]
+    template = objects[("MetricTemplate", f"{NAME}-error-rate")]
     assert template["spec"]["provider"]["address"] == "http://prometheus-service.shop:9090"
 
 
