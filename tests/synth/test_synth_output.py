@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -36,12 +37,17 @@ def test_cdk8s_cli_and_python_entry_point_write_identical_dist() -> None:
     # Run directly over a stale file: synth.main must clear it like `cdk8s synth` does.
     (out / "direct").mkdir()
     (out / "direct" / "99-stale.k8s.yaml").write_text("stale: true\n")
+    # ... and without node_modules/.bin on PATH: synth must still pick the pinned
+    # Node 22, never an end-of-life system Node that makes jsii print a warning.
+    node_bin = str(ROOT / "node_modules" / ".bin")
+    path = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != node_bin)
     direct = subprocess.run(
         [sys.executable, "-m", "synth.main"],
-        cwd=ROOT, env={**env, "CDK8S_OUTDIR": str(out / "direct")},
+        cwd=ROOT, env={**env, "PATH": path, "CDK8S_OUTDIR": str(out / "direct")},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert direct.returncode == 0, direct.stderr
+    assert "end-of-life" not in direct.stdout + direct.stderr
     reference = tree(synthesized())
     assert tree(out / "cli") == reference
     assert tree(out / "direct") == reference
