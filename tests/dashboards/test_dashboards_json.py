@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,3 +262,19 @@ def test_dashboard_follows_the_config():
     assert ns["current"]["value"] == "shop"
     latency = next(p for p in d["panels"] if p["title"].startswith("Latency"))
     assert latency["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == 250
+
+
+def test_cli_reports_bad_config_without_a_traceback(tmp_path):
+    env = {**os.environ, "ORDER_API_SRE_CANARY__LATENCY_MAX_MS": "fast"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboards.build", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "canary.latency_max_ms" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
