@@ -19,7 +19,7 @@ from dashboards import queries
 from order_api import telemetry
 from synth.config import StackConfig
 from synth.custom_resource import FLAGGER_API, custom_resource
-from synth.naming import AppNames, app_names, component_labels
+from synth.naming import SELECTOR_LABEL, AppNames, app_names, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 
 LOADTESTER = "flagger-loadtester"
@@ -200,7 +200,7 @@ def _loadtester(scope: Construct, config: StackConfig) -> None:
     """Flagger's webhook runner (upstream image), hardened for the restricted PSS."""
     port = config.canary.loadtester_port
     labels = component_labels(LOADTESTER)
-    selector = {"app": LOADTESTER}
+    selector = {SELECTOR_LABEL: LOADTESTER}
     meta = k8s.ObjectMeta(name=LOADTESTER, namespace=config.namespace, labels=labels)
     probe = k8s.Probe(
         http_get=k8s.HttpGetAction(path="/healthz", port=k8s.IntOrString.from_number(port)),

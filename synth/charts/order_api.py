@@ -13,7 +13,7 @@ from constructs import Construct
 
 from order_api import settings, telemetry
 from synth.config import StackConfig
-from synth.naming import app_names, component_labels
+from synth.naming import SELECTOR_LABEL, app_names, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.prometheus_config import scrape_annotations
 
@@ -142,7 +142,7 @@ class OrderApiChart(cdk8s.Chart):
                 selector=k8s.LabelSelector(
                     match_expressions=[
                         k8s.LabelSelectorRequirement(
-                            key="app", operator="In", values=names.all_tracks
+                            key=SELECTOR_LABEL, operator="In", values=names.all_tracks
                         )
                     ]
                 ),
