@@ -26,6 +26,7 @@ from string import Template
 
 from dashboards import external_metrics as ext
 from order_api import telemetry as t
+from synth import prometheus_config
 
 # Grafana variables.
 NAMESPACE = "$namespace"
@@ -40,10 +41,9 @@ CANARY_APP = APP
 STATUS_CLASS = "status_class"
 STATUS_CLASSES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx")
 
-# Labels the in-cluster relabeling produces on every scraped app target.
-NAMESPACE_LABEL = "namespace"
-APP_LABEL = "app"
-POD_LABEL = "pod"
+# Labels the in-cluster relabeling (synth's prometheus.yml) puts on every app target.
+NAMESPACE_LABEL = prometheus_config.NAMESPACE_LABEL
+APP_LABEL = prometheus_config.APP_LABEL
 
 
 def matcher(label: str, op: str, value: str) -> str:
@@ -87,8 +87,14 @@ def increase(series: str, window: str = RANGE) -> str:
     return f"increase({series}[{window}])"
 
 
+def api_responses(namespace: str, app_matcher: str, status_class: str) -> str:
+    """API requests answered with one status class ("4xx", "5xx", ...)."""
+    status = matcher(t.STATUS, "=~", status_class_regex(status_class))
+    return api_requests(namespace, app_matcher, status)
+
+
 def server_errors(namespace: str, app_matcher: str) -> str:
-    return api_requests(namespace, app_matcher, matcher(t.STATUS, "=~", status_class_regex("5xx")))
+    return api_responses(namespace, app_matcher, "5xx")
 
 
 def error_percent(namespace: str, app_matcher: str, window: str) -> str:
@@ -130,9 +136,7 @@ def _by_status_class(series: str) -> str:
 REQUEST_RATE_BY_STATUS_CLASS = _by_status_class(rate(api_requests(NAMESPACE, _BOTH)))
 
 # 2. Total errors over the dashboard range (both tracks), 0 when none.
-TOTAL_4XX = (
-    f"sum({increase(api_requests(NAMESPACE, _BOTH, matcher(t.STATUS, '=~', '4..')))}) or vector(0)"
-)
+TOTAL_4XX = f"sum({increase(api_responses(NAMESPACE, _BOTH, '4xx'))}) or vector(0)"
 TOTAL_5XX = f"sum({increase(server_errors(NAMESPACE, _BOTH))}) or vector(0)"
 
 # 3. Traffic split by version (percent of API requests; stacks to 100).
