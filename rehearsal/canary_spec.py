@@ -287,9 +287,10 @@ def parse_curl_check(cmd: str) -> HttpCheck | None:
     start = cmd.find("curl ")
     if start < 0:
         return None
-    end = cmd.find(")", start)
+    # The curl call ends at the `)` of `$(...)` or at a pipe; the status follows.
+    end = next((i for i in range(start, len(cmd)) if cmd[i] in ")|"), len(cmd))
     try:
-        argv = shlex.split(cmd[start : end if end > 0 else len(cmd)])
+        argv = shlex.split(cmd[start:end])
     except ValueError:
         return None
     method, body, url, headers = "GET", None, None, {}
@@ -308,7 +309,7 @@ def parse_curl_check(cmd: str) -> HttpCheck | None:
         elif arg.startswith(("http://", "https://")):
             url = arg
     # The status the shell compares the output with: `... )" = 201`, `| grep 201`.
-    status = re.search(r"\b([1-5]\d\d)\b", cmd[end + 1 :]) if end > 0 else None
+    status = re.search(r"\b([1-5]\d\d)\b", cmd[end:])
     expect = int(status.group(1)) if status else None
     if url is None or expect is None:
         return None

