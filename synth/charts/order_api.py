@@ -100,6 +100,16 @@ class OrderApiChart(cdk8s.Chart):
                         # Readiness delay + drain + margin, so SIGKILL never cuts a request.
                         termination_grace_period_seconds=app.termination_grace_s,
                         security_context=restricted_pod(run_as_user=APP_UID),
+                        # Spread replicas over nodes so one node loss leaves capacity;
+                        # ScheduleAnyway: a preference, never a reason to stay Pending.
+                        topology_spread_constraints=[
+                            k8s.TopologySpreadConstraint(
+                                max_skew=1,
+                                topology_key="kubernetes.io/hostname",
+                                when_unsatisfiable="ScheduleAnyway",
+                                label_selector=k8s.LabelSelector(match_labels=names.selector),
+                            )
+                        ],
                         containers=[_container(config)],
                         volumes=[empty_dir("tmp")],
                     ),
