@@ -58,6 +58,10 @@ class AppConfig:
     shutdown_delay_s: int = 5
     drain_timeout_s: int = 15
     progress_deadline_s: int = 120
+    # Fault injection for canary demos (off by default): a release synthesized
+    # with these set is one Flagger must roll back.
+    fault_error_rate: float = 0.0
+    fault_delay_ms: int = 0
 
     @property
     def image(self) -> str:

@@ -25,6 +25,8 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
         ("app.cpu_target_percent", 1 <= a.cpu_target_percent <= 100, "must be 1..100"),
         ("app.shutdown_delay_s", a.shutdown_delay_s >= 0, "must not be negative"),
         ("app.drain_timeout_s", a.drain_timeout_s >= 0, "must not be negative"),
+        ("app.fault_error_rate", 0 <= a.fault_error_rate <= 1, "must be a fraction 0..1"),
+        ("app.fault_delay_ms", a.fault_delay_ms >= 0, "must not be negative"),
         ("canary.interval_s", k.interval_s >= MIN_ANALYSIS_INTERVAL_S,
          f"Flagger needs an analysis interval of at least {MIN_ANALYSIS_INTERVAL_S}s"),
         ("canary.threshold", k.threshold >= 1, "must be at least 1"),

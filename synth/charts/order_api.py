@@ -31,6 +31,20 @@ def _probe(path: str, *, port: int, period_s: int, failures: int) -> k8s.Probe:
     )
 
 
+def _env(config: StackConfig) -> list[k8s.EnvVar]:
+    app = config.app
+    env = {
+        settings.ENV_VERSION: app.image_tag,
+        settings.ENV_SHUTDOWN_DELAY_S: str(app.shutdown_delay_s),
+    }
+    # Only when set, so a healthy release carries no fault variables at all.
+    if app.fault_error_rate:
+        env[settings.ENV_FAULT_ERROR_RATE] = str(app.fault_error_rate)
+    if app.fault_delay_ms:
+        env[settings.ENV_FAULT_DELAY_MS] = str(app.fault_delay_ms)
+    return [k8s.EnvVar(name=name, value=value) for name, value in env.items()]
+
+
 def _container(config: StackConfig) -> k8s.Container:
     app = config.app
     return k8s.Container(
@@ -38,10 +52,7 @@ def _container(config: StackConfig) -> k8s.Container:
         image=app.image,
         image_pull_policy="IfNotPresent",
         ports=[k8s.ContainerPort(name=PORT_NAME, container_port=app.container_port)],
-        env=[
-            k8s.EnvVar(name=settings.ENV_VERSION, value=app.image_tag),
-            k8s.EnvVar(name=settings.ENV_SHUTDOWN_DELAY_S, value=str(app.shutdown_delay_s)),
-        ],
+        env=_env(config),
         # Liveness only restarts a wedged process; readiness goes 503 at SIGTERM
         # and is what takes a pod out of the router quickly.
         liveness_probe=_probe(

@@ -35,6 +35,14 @@ def test_environment_override_changes_the_output(tmp_path: Path) -> None:
     assert {"name": "ORDER_API_VERSION", "value": "1.1.0"} in container["env"]
 
 
+def test_fault_injection_reaches_the_release_only_when_set(tmp_path: Path) -> None:
+    env = {"ORDER_API_SRE_APP__FAULT_ERROR_RATE": "0.2", "ORDER_API_SRE_APP__FAULT_DELAY_MS": "700"}
+    objects = _objects(env, tmp_path)
+    (container,) = objects[("Deployment", NAME)]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "ORDER_API_FAULT_ERROR_RATE", "value": "0.2"} in container["env"]
+    assert {"name": "ORDER_API_FAULT_DELAY_MS", "value": "700"} in container["env"]
+
+
 def test_values_file_override_changes_the_output(tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
     values.write_text(
@@ -63,6 +71,7 @@ def test_values_file_override_changes_the_output(tmp_path: Path) -> None:
             "monitoring.grafana_image",
         ),
         ({"ORDER_API_SRE_APP__MAX_REPLICAS": "1"}, "app.max_replicas"),
+        ({"ORDER_API_SRE_APP__FAULT_ERROR_RATE": "1.5"}, "app.fault_error_rate"),
     ],
 )
 def test_values_flagger_or_kubernetes_would_reject_name_the_field(
