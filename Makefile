@@ -27,7 +27,7 @@ bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bar
 image: ## Build the order-api container image (needs a Docker engine)
 	docker build -f service/Dockerfile -t order-api:$$($(PYTHON) -c 'import re,sys;print(re.search(r"__version__ = \"(.+)\"", open("service/order_api/__init__.py").read())[1])') .
 
-dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dashboards/json/
+dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/dashboards/
 	$(PY) -m dashboards.build
 
 rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
