@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -98,3 +99,14 @@ def test_objects_flagger_generates_are_not_synthesized(kind: str, name_of) -> No
     name = name_of(app_names(load_config(env={})))
     present = [m.label for m in load_manifests(synthesized()) if (m.kind, m.name) == (kind, name)]
     assert not present, f"Flagger creates {kind}/{name} itself: {present}"
+
+
+# Client-side `kubectl apply` copies each object into the last-applied-configuration
+# annotation, which the API server caps at 256 KiB (dashboards ConfigMaps grow).
+LAST_APPLIED_LIMIT_BYTES = 262144
+
+
+def test_every_object_fits_kubectl_apply_last_applied_annotation() -> None:
+    for m in load_manifests(synthesized()):
+        size = len(json.dumps(m.obj, separators=(",", ":")).encode())
+        assert size < LAST_APPLIED_LIMIT_BYTES, f"{m.label}: {size} bytes"
