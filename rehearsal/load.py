@@ -83,6 +83,11 @@ class LoadGenerator:
         self._errors: Counter[str] = Counter()
         self._sent = 0
         self._skipped = 0
+        # Requests SENT after watch() was called, counted apart: a response
+        # that arrives late belongs to the routing in force when it was sent.
+        self._watch_from = float("inf")
+        self._watched_versions: Counter[str] = Counter()
+        self._watched_errors: Counter[str] = Counter()
         self._threads = [
             threading.Thread(target=self._work, name=f"load-{i}", daemon=True)
             for i in range(workers)
@@ -110,6 +115,21 @@ class LoadGenerator:
                 skipped=self._skipped,
             )
 
+    def watch(self) -> None:
+        """Start counting, by version, the requests sent from now on."""
+        with self._lock:
+            self._watch_from = time.monotonic()
+            self._watched_versions.clear()
+            self._watched_errors.clear()
+
+    def watched(self) -> LoadCounts:
+        """Requests sent since watch(): versions of the answers, and the failures."""
+        with self._lock:
+            versions, errors = dict(self._watched_versions), dict(self._watched_errors)
+        return LoadCounts(
+            sent=sum(versions.values()) + sum(errors.values()), by_version=versions, errors=errors
+        )
+
     def _pace(self) -> None:
         period = 1.0 / self._rate
         next_at = time.monotonic()
@@ -133,6 +153,7 @@ class LoadGenerator:
                 continue
             if conn is None:
                 conn = http.client.HTTPConnection(*self._address, timeout=self._timeout)
+            sent_at = time.monotonic()
             try:
                 conn.request(
                     "POST",
@@ -143,20 +164,27 @@ class LoadGenerator:
                 resp = conn.getresponse()
                 resp.read()
                 version = resp.getheader(telemetry.VERSION_HEADER) or "none"
-                self._count(status=str(resp.status), version=version)
+                self._count(sent_at, status=str(resp.status), version=version)
                 if resp.getheader("Connection", "").lower() == "close":
                     conn.close()
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
-                self._count(error=type(exc).__name__)
+                self._count(sent_at, error=type(exc).__name__)
                 conn.close()
                 conn = None
         if conn is not None:
             conn.close()
 
-    def _count(self, *, status: str = "", version: str = "", error: str = "") -> None:
+    def _count(
+        self, sent_at: float, *, status: str = "", version: str = "", error: str = ""
+    ) -> None:
         with self._lock:
             self._sent += 1
+            if sent_at >= self._watch_from:
+                if error:
+                    self._watched_errors[error] += 1
+                else:
+                    self._watched_versions[version] += 1
             if error:
                 self._errors[error] += 1
             else:

@@ -185,11 +185,13 @@ class Rehearsal:
         self.outcome.verdict_at = time.time()
 
     def settle(self, load: LoadGenerator) -> None:
-        """Keep the load on briefly: where does traffic go after the verdict?"""
-        before = load.snapshot()
+        """Keep the load on briefly: where do requests sent after the verdict go?"""
+        load.watch()
         self.wait_until(time.monotonic() + max(1.0, 4 * self.options.scrape_interval_s))
-        self.outcome.after_verdict = load.snapshot().minus(before)
         self.outcome.final_routes = self.stack.served_routes()
+        # Let the slowest of those requests come back before counting.
+        self.wait_until(time.monotonic() + 1.0)
+        self.outcome.after_verdict = load.watched()
 
 
 def rehearse(
