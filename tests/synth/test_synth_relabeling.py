@@ -10,36 +10,22 @@ labels) is the real config, executed by the real Prometheus.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 from conftest import require_binary
-from synth_harness import one
+from synth_harness import LOOPBACK, free_port, one, running, wait_for
 
 from order_api import telemetry
 from synth.config import load_config
 from synth.naming import app_names
 from synth.prometheus_config import APP_JOB, PORT_ANNOTATION, app_target_labels
 
-LOOPBACK = "127.0.0.1"
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 def _meta(kind: str, name: str) -> str:
@@ -62,32 +48,11 @@ def _discovered_pod(
     return {"targets": [f"{LOOPBACK}:{CONFIG.app.container_port}"], "labels": labels}
 
 
-@contextlib.contextmanager
-def _process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}
-        )
-        try:
-            yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait(check, *, what: str, log: Path, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            result = check()
-            if result:
-                return result
-        time.sleep(0.2)
-    pytest.fail(f"{what} not ready after {timeout_s}s; log:\n{log.read_text()[-3000:]}")
+def _api(url: str, params: dict[str, str] | None = None) -> Any:
+    # 503 while Prometheus starts: an HTTPError, which wait_for() retries.
+    response = httpx.get(url, params=params)
+    response.raise_for_status()
+    return response.json()["data"]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +60,7 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     prometheus = require_binary("prometheus", "apt-get install prometheus")
     order_api = require_binary("order-api", "pip install -e ., or make setup")
     work = tmp_path_factory.mktemp("relabel")
-    app_port, prom_port = _free_port(), _free_port()
+    app_port, prom_port = free_port(), free_port()
 
     template = one("Deployment", NAMES.name)["spec"]["template"]
     annotations = dict(template["metadata"]["annotations"])
@@ -119,9 +84,9 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     api = f"http://{LOOPBACK}:{prom_port}/api/v1"
     with (
-        _process([order_api, "--host", LOOPBACK, "--port", str(app_port)], work / "app.log",
+        running([order_api, "--host", LOOPBACK, "--port", str(app_port)], work / "app.log",
                  env={"ORDER_API_SHUTDOWN_DELAY_S": "0"}),
-        _process([prometheus, f"--config.file={work / 'prometheus.yml'}",
+        running([prometheus, f"--config.file={work / 'prometheus.yml'}",
                   f"--storage.tsdb.path={work / 'data'}",
                   f"--web.listen-address={LOOPBACK}:{prom_port}"],
                  work / "prometheus.log", env={}),
@@ -132,13 +97,13 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             up = [t for t in data["activeTargets"] if t["health"] == "up"]
             return data if len(up) == 2 else None
 
-        data = _wait(scraped, what="two scraped targets", log=work / "prometheus.log")
+        data = wait_for(scraped, what="two scraped targets", log=work / "prometheus.log")
 
         def build_info() -> list[dict[str, Any]]:
             query = {"query": telemetry.BUILD_INFO}
-            return httpx.get(f"{api}/query", params=query).json()["data"]["result"]
+            return _api(f"{api}/query", params=query)["result"]
 
-        series = _wait(build_info, what="order-api series", log=work / "prometheus.log")
+        series = wait_for(build_info, what="order-api series", log=work / "prometheus.log")
         yield {"targets": data, "series": series, "app_port": app_port}
 
 
