@@ -10,21 +10,12 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from sanic import Blueprint, Sanic
+from sanic import Sanic
 
 from order_api import bench, metrics, orders, probes, shutdown, telemetry
 from order_api.errors import MAX_BODY_BYTES, JsonErrorHandler
 from order_api.faults import Faults
 from order_api.settings import Settings
-
-# Route templates the instrumented blueprints serve (all static).
-API_TEMPLATES = (
-    telemetry.ORDER_PATH,
-    telemetry.HEALTH_PATH,
-    telemetry.READY_PATH,
-    telemetry.VERSION_PATH,
-    telemetry.METRICS_PATH,
-)
 
 # Sanic keeps a process-wide registry of apps by name; tests create several.
 _app_ids = itertools.count(1)
@@ -37,30 +28,25 @@ def create_app(settings: Settings) -> Sanic:
     # CPU, memory and fd usage of this process, next to the request metrics.
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
-    record = metrics.create_recorder(
-        telemetry.create_metrics(registry, version=settings.version),
-        version=settings.version,
-        templates=API_TEMPLATES,
+    instrumentation = metrics.Instrumentation(
+        telemetry.create_metrics(registry, version=settings.version), version=settings.version
     )
     lifecycle = shutdown.Lifecycle()
 
     app = Sanic(
         f"order_api_{next(_app_ids)}",
         request_class=metrics.TimedRequest,
-        error_handler=JsonErrorHandler(on_unrouted=record),
+        error_handler=JsonErrorHandler(on_response=instrumentation.record),
     )
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.ACCESS_LOG = False  # the metrics are the access record
     app.config.MOTD = False
 
-    api = Blueprint.group(
-        orders.create_blueprint(settings, Faults.from_settings(settings)),
-        probes.create_blueprint(settings, lifecycle),
-        metrics.create_blueprint(registry),
+    app.blueprint(
+        orders.create_blueprint(settings, Faults.from_settings(settings), instrumentation)
     )
-    # Route-scoped middleware: instruments the API routes only, never /bench/bare.
-    api.middleware(record, "response")
-    app.blueprint(api)
+    app.blueprint(probes.create_blueprint(settings, lifecycle, instrumentation))
+    app.blueprint(metrics.create_blueprint(registry, instrumentation))
     if settings.bench_bare:
         app.blueprint(bench.create_bare_blueprint())
     shutdown.install(app, lifecycle, settings.shutdown_delay_s)

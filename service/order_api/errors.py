@@ -56,14 +56,14 @@ def _message(request: Request, status: int) -> str:
 class JsonErrorHandler(ErrorHandler):
     """Renders every exception as a JSON error body.
 
-    `on_unrouted` sees the responses of requests that never reached a route
-    (404, 405, malformed requests): route middleware cannot, so this is where
-    they get counted.
+    `on_response` sees every response rendered here (404/405 before routing,
+    413 while reading the body, unexpected exceptions): these never pass
+    through an instrumented handler, so this is where they get counted.
     """
 
-    def __init__(self, on_unrouted: Callable[[Request, HTTPResponse], None]) -> None:
+    def __init__(self, on_response: Callable[[Request, HTTPResponse], None]) -> None:
         super().__init__()
-        self._on_unrouted = on_unrouted
+        self._on_response = on_response
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, SanicException):
@@ -74,6 +74,5 @@ class JsonErrorHandler(ErrorHandler):
         if status >= 500:
             self.log(request, exception)  # a bug or an outage: keep the traceback
         response = error_response(status, _message(request, status), headers=headers)
-        if request.route is None:
-            self._on_unrouted(request, response)
+        self._on_response(request, response)
         return response

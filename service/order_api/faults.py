@@ -6,7 +6,6 @@ injected fault shows up in the canary analysis and not as a dead pod.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 
@@ -15,17 +14,14 @@ from order_api.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class Faults:
+    """The order handler sleeps `delay_s` first, then fails if `should_fail()`."""
+
     error_rate: float = 0.0
     delay_s: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Faults:
         return cls(error_rate=settings.fault_error_rate, delay_s=settings.fault_delay_ms / 1000)
-
-    async def delay(self) -> None:
-        """Add the configured latency (a no-op without a delay, no await at all)."""
-        if self.delay_s > 0:
-            await asyncio.sleep(self.delay_s)
 
     def should_fail(self) -> bool:
         """Draw whether this request gets an injected 500."""

@@ -6,17 +6,20 @@ Validation is explicit rather than a schema library's lax coercion: `true`,
 
 from __future__ import annotations
 
+import asyncio
 import json as jsonlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import os
+import time
+from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
+from uuid import UUID
 
 from sanic import Blueprint, HTTPResponse, Request, json
 
 from order_api import telemetry
 from order_api.errors import FieldError, error_response
 from order_api.faults import Faults
+from order_api.metrics import Instrumentation
 from order_api.settings import Settings
 
 ITEM_MAX_CHARS = 100
@@ -26,14 +29,22 @@ FIELDS = ("item", "quantity")
 BODY_FIELD = "(body)"  # the `field` of an error about the whole document
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
-    item: str
-    quantity: int
+def validate(payload: Any) -> list[FieldError]:
+    """Every problem with an order document (not just the first); [] if valid."""
+    # Fast path for the common, valid order: the endpoint is benchmarked.
+    if type(payload) is dict and len(payload) == 2:
+        item, quantity = payload.get("item"), payload.get("quantity")
+        if (
+            type(item) is str
+            and 0 < len(item) <= ITEM_MAX_CHARS
+            and type(quantity) is int  # not isinstance(): bool is an int subclass
+            and QUANTITY_MIN <= quantity <= QUANTITY_MAX
+        ):
+            return []
+    return _field_errors(payload)
 
 
-def validate(payload: Any) -> OrderRequest | list[FieldError]:
-    """Return the order, or every problem found (not just the first)."""
+def _field_errors(payload: Any) -> list[FieldError]:
     if not isinstance(payload, dict):
         return [FieldError(BODY_FIELD, "must be a JSON object")]
     errors = [FieldError(str(name), "unknown field") for name in payload if name not in FIELDS]
@@ -49,14 +60,26 @@ def validate(payload: Any) -> OrderRequest | list[FieldError]:
     quantity = payload.get("quantity")
     if "quantity" not in payload:
         errors.append(FieldError("quantity", "is required"))
-    # type() rather than isinstance(): bool is a subclass of int.
     elif type(quantity) is not int:
         errors.append(FieldError("quantity", "must be an integer"))
     elif not QUANTITY_MIN <= quantity <= QUANTITY_MAX:
         errors.append(FieldError("quantity", f"must be between {QUANTITY_MIN} and {QUANTITY_MAX}"))
-    if errors:
-        return sorted(errors, key=lambda e: e.field)
-    return OrderRequest(item=item, quantity=quantity)
+    return sorted(errors, key=lambda e: e.field)
+
+
+def order_ids(batch: int = 256) -> Iterator[str]:
+    """Random (version 4) UUID strings, made `batch` at a time.
+
+    One os.urandom call (a getrandom syscall) per order showed up at ~10% of
+    the request in the benchmark; batching keeps the same kernel CSPRNG source
+    at 1/256 of the syscalls, and formats the ids in one hot loop.
+    """
+    while True:
+        pool = os.urandom(16 * batch)
+        yield from [
+            str(UUID(bytes=pool[offset : offset + 16], version=4))
+            for offset in range(0, len(pool), 16)
+        ]
 
 
 def is_json(content_type: str | None) -> bool:
@@ -66,36 +89,59 @@ def is_json(content_type: str | None) -> bool:
     return content_type.partition(";")[0].strip().lower() == "application/json"
 
 
-def rfc3339_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _UtcClock:
+    """RFC 3339 UTC timestamps in milliseconds, formatting the date once a second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second, self._prefix = -1, ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
 
 
-def create_blueprint(settings: Settings, faults: Faults) -> Blueprint:
+rfc3339_now = _UtcClock().now
+
+
+def create_blueprint(
+    settings: Settings, faults: Faults, instrumentation: Instrumentation
+) -> Blueprint:
     bp = Blueprint("orders")
     version = settings.version
+    ids = order_ids()
+    delay_s = faults.delay_s
 
-    @bp.post(telemetry.ORDER_PATH)
+    @instrumentation.route(bp, "POST", telemetry.ORDER_PATH)
     async def create_order(request: Request) -> HTTPResponse:
-        await faults.delay()
+        if delay_s:  # checked here: even an idle coroutine call shows in the benchmark
+            await asyncio.sleep(delay_s)
         if not is_json(request.headers.get("content-type")):
             return error_response(415, "Content-Type must be application/json")
         try:
-            payload = jsonlib.loads(request.body)
+            # JSON between systems is UTF-8 (RFC 8259); decoding first skips
+            # json's encoding sniffing.
+            payload = jsonlib.loads(request.body.decode())
         except ValueError as error:  # includes invalid UTF-8
             return error_response(400, f"malformed JSON body: {error}")
         except RecursionError:  # "[[[[..." fits in 16 KiB and must not become a 500
             return error_response(400, "malformed JSON body: nested too deeply")
-        order = validate(payload)
-        if isinstance(order, list):
-            return error_response(422, "invalid order", details=order)
+        errors = validate(payload)
+        if errors:
+            return error_response(422, "invalid order", details=errors)
         # After validation: bad input never turns into a 5xx, even with faults on.
         if faults.should_fail():
             return error_response(500, "injected fault")
         return json(
             {
-                "id": str(uuid4()),
-                "item": order.item,
-                "quantity": order.quantity,
+                "id": next(ids),
+                "item": payload["item"],
+                "quantity": payload["quantity"],
                 "status": "accepted",
                 "version": version,
                 "created_at": rfc3339_now(),
