@@ -249,6 +249,11 @@ def draw(chart: Chart, outcome: Outcome, prometheus: Prometheus, path: Path) -> 
     _ticks(ax, outcome)
     ax.set_title(f"{chart.title} — {outcome.canary.name}, {_verdict(outcome)}", fontsize=10)
     ax.set_xlabel("seconds since the analysis started (real time)")
+    # Flagger's clock: what the same rollout takes in the cluster.
+    minutes = outcome.options.speed / 60
+    top = ax.secondary_xaxis("top", functions=(lambda x: x * minutes, lambda m: m / minutes))
+    top.set_xlabel("simulated minutes", fontsize=8)
+    top.tick_params(labelsize=8)
     ax.set_ylabel(chart.unit)
     ax.set_xlim(0, span)
     ax.set_ylim(bottom=0)
@@ -331,8 +336,9 @@ def markdown(outcome: Outcome, charts: Sequence[dict[str, Any]]) -> str:
             + f" | {after.failed_checks}/{c.threshold} | {event} |"
         )
     lines += ["", "## Charts", ""]
-    lines += [f"![{chart['title']}]({chart['file']})" for chart in charts]
-    return "\n".join(lines) + "\n"
+    for chart in charts:
+        lines += [f"![{chart['title']}]({chart['file']})", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def write(directory: Path, outcome: Outcome, prometheus: Prometheus) -> list[Path]:
