@@ -105,8 +105,10 @@ def evaluate_metric(
     error = ""
     try:
         series = prometheus.query(query)
-    except ComponentError as exc:
+    except ComponentError as exc:  # Prometheus answered with an error: a failed check
         error = str(exc)
+    except OSError as exc:  # Prometheus is gone: the rehearsal cannot go on
+        raise ComponentError(f"Prometheus at {prometheus.url} did not answer: {exc}") from None
     else:
         if series and not math.isnan(series[-1][1]):
             value = flagger_value(metric.name, series[-1][1])
