@@ -82,6 +82,7 @@ def _webhooks(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
     # Through Traefik with the IngressRoute's host: Flagger's built-in
     # request-success-rate/duration read Traefik's metrics, which only see this path.
     traefik_url = f"http://{ing.traefik_service}.{config.monitoring.traefik_namespace}"
+    # hey's -q is per worker: the total is -q x -c, rounded down to whole rps per worker.
     per_worker_qps = max(1, c.load_rps // LOAD_CONCURRENCY)
     load = shlex.join(
         [

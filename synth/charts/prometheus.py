@@ -36,6 +36,7 @@ class PrometheusChart(cdk8s.Chart):
             ns = config.namespace if namespaced else None
             return k8s.ObjectMeta(name=name, namespace=ns, labels=labels)
 
+        # The one pod that needs an API token: kubernetes_sd lists pods with it.
         k8s.KubeServiceAccount(
             self, "service-account", metadata=meta(PROMETHEUS), automount_service_account_token=True
         )
