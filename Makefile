@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # jsii (cdk8s) runs on the project-local Node 22 from node_modules, never the system one.
+# The CLI would otherwise ask the npm registry for a newer version on every synth.
+export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test run lint bench image dashboards rehearse setup clean

@@ -25,6 +25,8 @@ import yaml
 
 ENV_PREFIX = "ORDER_API_SRE_"
 VALUES_ENV = ENV_PREFIX + "VALUES"
+# Same prefix, not settings: the tests' CRD folder.
+NON_SETTING_ENV = frozenset({VALUES_ENV, ENV_PREFIX + "CRDS"})
 
 
 # Traefik's request-duration buckets (seconds), finer than its default
@@ -190,7 +192,7 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
     """Nest ORDER_API_SRE_SECTION__FIELD variables into a values mapping."""
     nested: dict[str, Any] = {}
     for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or name == VALUES_ENV:
+        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_ENV:
             continue
         parts = name.removeprefix(ENV_PREFIX).lower().split("__")
         target = nested
