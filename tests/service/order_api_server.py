@@ -1,0 +1,103 @@
+"""A real order-api process on a free loopback port, for the service tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """The test's environment without any ORDER_API_* leaking in, plus overrides.
+
+    Shutdown delay defaults to 0 so that stopping a test server is instant.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_API_")}
+    env["ORDER_API_SHUTDOWN_DELAY_S"] = "0"
+    env.update(overrides)
+    return env
+
+
+class OrderApiServer:
+    """`python -m order_api` on 127.0.0.1:<free port>, stopped with SIGTERM."""
+
+    def __init__(self, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = service_env(**env)
+        self._log = tempfile.NamedTemporaryFile(prefix="order-api-", suffix=".log")  # noqa: SIM115
+        self.process: subprocess.Popen[bytes] | None = None
+        self._final_log: str | None = None
+
+    def start(self) -> OrderApiServer:
+        command = [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port"]
+        self.process = subprocess.Popen(
+            [*command, str(self.port)],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"order-api exited {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"order-api not healthy after {START_TIMEOUT_S} s:\n{self.log()}")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def terminate(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout_s: float = 30) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.terminate()
+        return self.process.wait(timeout=timeout_s)
+
+    def log(self) -> str:
+        """Everything the server printed (kept after the context exits)."""
+        if self._final_log is not None:
+            return self._final_log
+        return Path(self._log.name).read_text(errors="replace")
+
+    def __enter__(self) -> OrderApiServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.stop()
+        finally:
+            self._final_log = self.log()
+            self._log.close()

@@ -1,0 +1,113 @@
+"""Fault injection and start-up validation of the environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from order_api_server import OrderApiServer, service_env
+
+from order_api import telemetry
+from order_api.settings import Settings, SettingsError
+
+
+def test_error_rate_one_fails_every_valid_order_but_nothing_else() -> None:
+    with OrderApiServer(ORDER_API_FAULT_ERROR_RATE="1") as server, server.client() as client:
+        for _ in range(20):
+            response = client.post(telemetry.ORDER_PATH, json={"item": "a", "quantity": 1})
+            assert response.status_code == 500
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == {"error": "injected fault"}
+        # Bad input stays a 4xx: faults never turn a client error into a 5xx.
+        bad = client.post(telemetry.ORDER_PATH, json={"item": "", "quantity": 1})
+        assert bad.status_code == 422
+        for path in (telemetry.HEALTH_PATH, telemetry.READY_PATH, telemetry.VERSION_PATH):
+            assert client.get(path).status_code == 200
+        metrics = client.get(telemetry.METRICS_PATH)
+        assert metrics.status_code == 200
+        assert (
+            f'{telemetry.REQUESTS_TOTAL}{{method="POST",path="/api/order",status="500"}} 20.0'
+            in metrics.text
+        )
+
+
+def test_error_rate_half_fails_some_orders() -> None:
+    with OrderApiServer(ORDER_API_FAULT_ERROR_RATE="0.5") as server, server.client() as client:
+        statuses = [
+            client.post(telemetry.ORDER_PATH, json={"item": "a", "quantity": 1}).status_code
+            for _ in range(200)
+        ]
+    assert set(statuses) == {201, 500}
+    # Binomial(200, 0.5): outside 60..140 has probability < 1e-8.
+    assert 60 <= statuses.count(500) <= 140
+
+
+def test_delay_slows_orders_only() -> None:
+    with OrderApiServer(ORDER_API_FAULT_DELAY_MS="300") as server, server.client() as client:
+        started = time.monotonic()
+        response = client.post(telemetry.ORDER_PATH, json={"item": "a", "quantity": 1})
+        elapsed = time.monotonic() - started
+        assert response.status_code == 201
+        assert elapsed >= 0.3
+        started = time.monotonic()
+        for path in (telemetry.HEALTH_PATH, telemetry.READY_PATH, telemetry.METRICS_PATH):
+            assert client.get(path).status_code == 200
+        assert time.monotonic() - started < 0.3
+        # The added latency is what the histogram (and the canary gate) sees.
+        metrics = client.get(telemetry.METRICS_PATH).text
+        bucket = f'{telemetry.REQUEST_LATENCY}_bucket{{le="0.25",method="POST",path="/api/order"}}'
+        assert f"{bucket} 0.0" in metrics
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ORDER_API_FAULT_ERROR_RATE", "1.5"),
+        ("ORDER_API_FAULT_ERROR_RATE", "-0.1"),
+        ("ORDER_API_FAULT_ERROR_RATE", "often"),
+        ("ORDER_API_FAULT_ERROR_RATE", "nan"),
+        ("ORDER_API_FAULT_DELAY_MS", "-1"),
+        ("ORDER_API_FAULT_DELAY_MS", "10ms"),
+        ("ORDER_API_FAULT_DELAY_MS", "inf"),
+        ("ORDER_API_SHUTDOWN_DELAY_S", "-5"),
+        ("ORDER_API_SHUTDOWN_DELAY_S", "five"),
+        ("ORDER_API_VERSION", "1.0 beta"),
+        ("ORDER_API_VERSION", "v1\r\nX-Injected: 1"),
+        ("ORDER_API_BENCH_BARE", "yes"),
+    ],
+)
+def test_invalid_environment_stops_start_up(name: str, value: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", "1"],
+        env=service_env(**{name: value}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    lines = completed.stderr.splitlines()
+    assert len(lines) == 1, completed.stderr  # one line, no traceback
+    assert lines[0].startswith(f"order-api: invalid {name}=")
+
+
+def test_settings_defaults_and_parsing() -> None:
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({}).shutdown_delay_s == 5.0
+    settings = Settings.from_env(
+        {
+            "ORDER_API_VERSION": "1.2.3",
+            "ORDER_API_FAULT_ERROR_RATE": "0.25",
+            "ORDER_API_FAULT_DELAY_MS": "150",
+            "ORDER_API_SHUTDOWN_DELAY_S": "0",
+            "ORDER_API_BENCH_BARE": "1",
+        }
+    )
+    assert settings == Settings("1.2.3", 0.25, 150.0, 0.0, True)
+    # Empty means unset (a Kubernetes env entry with value "").
+    assert Settings.from_env({"ORDER_API_FAULT_ERROR_RATE": ""}) == Settings()
+    with pytest.raises(SettingsError, match="ORDER_API_FAULT_ERROR_RATE"):
+        Settings.from_env({"ORDER_API_FAULT_ERROR_RATE": "2"})
