@@ -6,6 +6,7 @@ Sanic's HTML/text pages; validation failures add `details`.
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -16,6 +17,9 @@ from sanic.handlers import ErrorHandler
 
 # Sanic rejects larger bodies with 413 before any handler runs.
 MAX_BODY_BYTES = 16 * 1024
+# nginx's code for "the client went away before the response": counted as a
+# 4xx, so impatient clients never look like server errors to the canary gate.
+CLIENT_CLOSED_REQUEST = 499
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,8 @@ def _message(request: Request, status: int) -> str:
             return f"method {request.method} not allowed"
         case 413:
             return f"request body exceeds {MAX_BODY_BYTES} bytes"
+        case 499:
+            return "client closed request"
         case _:
             try:
                 return HTTPStatus(status).phrase.lower()
@@ -66,11 +72,14 @@ class JsonErrorHandler(ErrorHandler):
         self._on_response = on_response
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        headers = None
         if isinstance(exception, SanicException):
             status = exception.status_code
-            headers = getattr(exception, "headers", None)  # e.g. Allow on 405
+            headers = exception.headers  # e.g. Allow on 405
+        elif isinstance(exception, CancelledError):  # Sanic's RequestCancelled
+            status = CLIENT_CLOSED_REQUEST
         else:
-            status, headers = 500, None
+            status = 500
         if status >= 500:
             self.log(request, exception)  # a bug or an outage: keep the traceback
         response = error_response(status, _message(request, status), headers=headers)

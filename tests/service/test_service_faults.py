@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 from order_api_server import OrderApiServer, service_env
 
@@ -111,3 +112,18 @@ def test_settings_defaults_and_parsing() -> None:
     assert Settings.from_env({"ORDER_API_FAULT_ERROR_RATE": ""}) == Settings()
     with pytest.raises(SettingsError, match="ORDER_API_FAULT_ERROR_RATE"):
         Settings.from_env({"ORDER_API_FAULT_ERROR_RATE": "2"})
+
+
+def test_client_giving_up_is_499_not_a_server_error() -> None:
+    with OrderApiServer(ORDER_API_FAULT_DELAY_MS="800") as server:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                server.url + telemetry.ORDER_PATH, json={"item": "a", "quantity": 1}, timeout=0.2
+            )
+        time.sleep(1.0)  # let the abandoned handler finish
+        metrics = httpx.get(server.url + telemetry.METRICS_PATH).text
+    assert f'{telemetry.REQUESTS_TOTAL}{{method="POST",path="/api/order",status="499"}} 1.0' in (
+        metrics
+    )
+    assert 'status="500"' not in metrics
+    assert "Traceback" not in server.log()
