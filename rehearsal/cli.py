@@ -78,13 +78,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ),
         epilog="Exit status: 0 promoted, 1 rolled back, 2 could not run, 130 interrupted.",
     )
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="synthesized manifests")
+    parser.add_argument(
+        "--dist",
+        type=Path,
+        default=Path("dist"),
+        metavar="DIR",
+        help="folder of synthesized manifests (%(default)s)",
+    )
     parser.add_argument("--canary", help="Canary name when dist/ holds several")
     parser.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
         default="healthy",
-        help="; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()),
+        # argparse %-formats help strings: "20%" must be written "20%%".
+        help="; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()).replace("%", "%%"),
     )
     parser.add_argument(
         "--canary-env",

@@ -17,6 +17,7 @@ from rehearsal.canary_spec import (
     parse_hey_load,
 )
 from rehearsal.checks import render_metric_query
+from rehearsal.cli import main
 from rehearsal.durations import parse_duration, prometheus_duration
 from rehearsal.run import check_speed
 from synth.config import load_config
@@ -174,3 +175,12 @@ def test_speed_keeps_every_window_at_two_scrapes() -> None:
         check_speed(canary, shortest * 1.01, 0.5)
     with pytest.raises(ValueError, match="positive"):
         check_speed(canary, 0, 0.5)
+
+
+def test_help_lists_scenarios_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "500 on 20% of orders" in text
+    assert "0 promoted, 1 rolled back, 2 could not run" in text
