@@ -124,12 +124,20 @@ class Rehearsal:
     def run_checks(
         self, stage: Stage, metrics: list[MetricResult], hooks: list[HookResult]
     ) -> bool:
+        """Run one stage's checks; True when all pass.
+
+        Pre-rollout hooks stop at the first failure, as Flagger's do. Metrics are
+        ALL evaluated so the progress line shows every value, though Flagger stops
+        at the first failure: either way the tick adds exactly one failed check.
+        The rollout (load-test) webhook that Flagger calls before the metrics is
+        played by the load generator, which runs for the whole rehearsal.
+        """
         if stage == Stage.PRE_ROLLOUT:
-            hooks += [
-                run_pre_rollout(hook, self.stack.services())
-                for hook in self.canary.webhooks_of(PRE_ROLLOUT)
-            ]
-            return all(h.passed for h in hooks)
+            for hook in self.canary.webhooks_of(PRE_ROLLOUT):
+                hooks.append(run_pre_rollout(hook, self.stack.services()))
+                if not hooks[-1].passed:
+                    return False
+            return True
         for metric in self.canary.metrics_in_flagger_order():
             result = evaluate_metric(
                 self.stack.prometheus, self.canary, metric, speed=self.options.speed
