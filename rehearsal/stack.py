@@ -13,6 +13,7 @@ dist/'s prometheus.yml.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -57,6 +58,13 @@ TRAEFIK_POD = "traefik-rehearsal"
 FLAGGER_POD = "flagger-rehearsal"
 # SIGTERM to SIGKILL for a track Flagger scaled down (Kubernetes' grace period).
 STOP_GRACE_S = 5.0
+
+
+def labels_config(config: StackConfig, canary: Canary) -> StackConfig:
+    """`config` with the Canary's namespace and target, so synth's relabeling
+    helper labels the targets after dist/ rather than after the defaults."""
+    app = dataclasses.replace(config.app, name=canary.target)
+    return dataclasses.replace(config, namespace=canary.namespace, app=app)
 
 
 def preflight() -> None:
@@ -277,6 +285,7 @@ def start_stack(
 ) -> Stack:
     """Start everything, primary serving 100 %, and wait until Prometheus scrapes it all."""
     preflight()
+    config = labels_config(config, canary_spec)
     target = canary_spec.target
     primary_app = start_order_api(group, name="primary", version=primary.version, env=primary.env)
     canary_app = start_order_api(group, name="canary", version=canary.version, env=canary.env)
