@@ -141,21 +141,27 @@ def main(argv: list[str] | None = None) -> int:
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_API_")}
     env |= {"ORDER_API_BENCH_BARE": "1", "ORDER_API_SHUTDOWN_DELAY_S": "0"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(base_url, server)
-        with tempfile.TemporaryDirectory(prefix="order-api-bench-") as tmp:
-            script = Path(tmp, "post.lua")
-            script.write_text(_LUA.format(body=ORDER_BODY))
+    with tempfile.TemporaryDirectory(prefix="order-api-bench-") as tmp:
+        log = Path(tmp, "server.log")
+        script = Path(tmp, "post.lua")
+        script.write_text(_LUA.format(body=ORDER_BODY))
+        with log.open("wb") as log_file:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_ready(base_url, server)
             return _measure(wrk, base_url, script, args)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        except RuntimeError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            print(log.read_text(errors="replace"), file=sys.stderr, end="")
+            return 1
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def _measure(wrk: str, base_url: str, script: Path, args: argparse.Namespace) -> int:

@@ -62,12 +62,16 @@ class Instrumentation:
         version, header = self._version, telemetry.VERSION_HEADER
 
         def register(handler: Handler) -> Handler:
+            # Method and path are fixed per route: key the children by status
+            # alone, so the hot path allocates no label tuple.
+            by_status: dict[int, tuple[Any, Any]] = {}
+
             async def instrumented(request: Request) -> HTTPResponse:
                 response = await handler(request)
                 status = response.status
-                pair = self._children.get((method, path, status)) or self._bind(
-                    method, path, status
-                )
+                pair = by_status.get(status)
+                if pair is None:
+                    pair = by_status[status] = self._bind(method, path, status)
                 pair[0].inc()
                 pair[1].observe(perf_counter() - request.started)  # type: ignore[attr-defined]
                 response.headers[header] = version
