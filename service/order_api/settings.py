@@ -21,9 +21,10 @@ ENV_FAULT_DELAY_MS = "ORDER_API_FAULT_DELAY_MS"
 ENV_SHUTDOWN_DELAY_S = "ORDER_API_SHUTDOWN_DELAY_S"
 ENV_BENCH_BARE = "ORDER_API_BENCH_BARE"
 
-# The version travels in an HTTP header and a metric label: keep it to one
-# printable token (semver, a git sha, "1.1.0-canary"...).
-_VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,63}")
+# The version travels in an HTTP header and a metric label: one printable
+# token. Any container image tag qualifies (the deployment passes the tag),
+# plus "+" for semver build metadata.
+_VERSION_RE = re.compile(r"[0-9A-Za-z_][0-9A-Za-z_.+-]{0,127}")
 
 
 T = TypeVar("T")
@@ -74,7 +75,7 @@ def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default:
 
 def _parse_version(raw: str) -> str:
     if not _VERSION_RE.fullmatch(raw):
-        raise ValueError("must be 1-64 characters of letters, digits and . _ + -")
+        raise ValueError("must be 1-128 characters of letters, digits and _ . + -")
     return raw
 
 

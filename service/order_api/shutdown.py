@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from sanic import Sanic
 from sanic.log import logger
 
+# How long in-flight requests may take to finish once the server stopped
+# accepting; the pod's terminationGracePeriodSeconds must exceed
+# ORDER_API_SHUTDOWN_DELAY_S + this (synth's app.drain_timeout_s mirrors it).
+DRAIN_TIMEOUT_S = 15.0
+
 
 @dataclass(slots=True)
 class Lifecycle:
@@ -27,6 +32,7 @@ class Lifecycle:
 
 def install(app: Sanic, lifecycle: Lifecycle, delay_s: float) -> None:
     """Replace Sanic's SIGTERM handler once the server listens."""
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = DRAIN_TIMEOUT_S
 
     def on_sigterm() -> None:
         if lifecycle.draining:

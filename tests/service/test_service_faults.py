@@ -114,6 +114,19 @@ def test_settings_defaults_and_parsing() -> None:
         Settings.from_env({"ORDER_API_FAULT_ERROR_RATE": "2"})
 
 
+@pytest.mark.parametrize(
+    "tag", ["1.1.0", "1.1.0-canary", "1.0.0+build.7", "sha-3f2a9c1", "_latest", "v" * 128]
+)
+def test_any_image_tag_is_a_valid_version(tag: str) -> None:
+    assert Settings.from_env({"ORDER_API_VERSION": tag}).version == tag
+
+
+@pytest.mark.parametrize("version", ["v" * 129, "-1", "1.0/beta", "ü"])
+def test_versions_unfit_for_a_header_or_label_are_rejected(version: str) -> None:
+    with pytest.raises(SettingsError, match="ORDER_API_VERSION"):
+        Settings.from_env({"ORDER_API_VERSION": version})
+
+
 def test_client_giving_up_is_499_not_a_server_error() -> None:
     with OrderApiServer(ORDER_API_FAULT_DELAY_MS="800") as server:
         with pytest.raises(httpx.ReadTimeout):

@@ -40,7 +40,7 @@ def test_sigterm_drains_gracefully() -> None:
             ready = client.get(telemetry.READY_PATH)
             assert ready.status_code == 503
             assert ready.json() == {"status": "shutting down"}
-            assert time.monotonic() - sigterm_at < 0.5
+            assert time.monotonic() - sigterm_at < 1.0  # well inside the delay
             assert client.get(telemetry.HEALTH_PATH).status_code == 200
             # Still serving during the delay, and telling clients to reconnect.
             during = client.get(telemetry.VERSION_PATH)
