@@ -194,6 +194,18 @@ def summary(outcome: Outcome) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _rehearse(args)
+    except Interrupted as exc:
+        print(f"rehearsal: interrupted by {exc}; every process stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _rehearse(args: argparse.Namespace) -> int:
     try:
         config = load_config()
         canary = load_canary(args.dist, name=args.canary)
@@ -206,12 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     def write_report(outcome: Outcome, stack: Stack) -> None:
-        if args.report is not None:
+        if args.report is None:
+            return
+        try:
             paths = report.write(args.report, outcome, stack.prometheus)
-            print(f"report: {', '.join(str(p) for p in paths)}", flush=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ComponentError(f"cannot write the report to {args.report}: {exc}") from None
+        print(f"report: {', '.join(str(p) for p in paths)}", flush=True)
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="rehearsal-"))
     group = ProcessGroup(workdir / "logs")
     try:
@@ -224,9 +238,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=lambda line: print(line, flush=True),
             before_teardown=write_report,
         )
-    except Interrupted as exc:
-        print(f"rehearsal: interrupted by {exc}; stopping every process", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except (ComponentError, OSError, SpecError) as exc:
         print(f"rehearsal: could not run: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
