@@ -37,9 +37,11 @@ rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The image's pins constrain the dev venv too: tests run what the image ships.
+$(VENV)/.installed: pyproject.toml service/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		--constraint service/requirements.txt -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
