@@ -1,61 +1,56 @@
-"""Flagger's built-in Traefik checks, as Flagger runs them.
+"""Flagger's built-in Traefik checks, with the rehearsal's provider suffix.
 
-Copied from fluxcd/flagger `pkg/metrics/observers/traefik.go` with one change:
-the provider suffix of the `service` label. Flagger's generated TraefikService
-reaches Traefik through the Kubernetes CRD provider (`@kubernetescrd`); the
-rehearsal's Traefik uses the file provider, so its services end in `@file`.
-
-`request-duration` multiplies Traefik's seconds by 1000 in PromQL, and
-`GetRequestDuration` truncates the result to whole milliseconds
-(`time.Duration(int64(value)) * time.Millisecond`) before comparing it with
-`thresholdRange` (milliseconds).
+For `provider: traefik`, Flagger's Traefik observer
+(fluxcd/flagger `pkg/metrics/observers/traefik.go`) judges the canary from
+Traefik's request-duration histogram of the canary's generated service:
+- `request-success-rate`: the per-second rate of non-5xx requests over all
+  requests (the `le="+Inf"` bucket counts every request), times 100;
+- `request-duration`: the p99 of that histogram, in milliseconds; Flagger
+  truncates it to whole milliseconds before comparing it with
+  `thresholdRange` (see `flagger_value`).
+Flagger's generated TraefikService reaches Traefik through the Kubernetes CRD
+provider, so the `service` label ends in `@kubernetescrd`; the rehearsal's
+Traefik uses the file provider (`@file`). That suffix is the only difference.
 """
 
 from __future__ import annotations
 
 import math
 
+from dashboards import external_metrics as ext
+
 FLAGGER_PROVIDER_SUFFIX = "@kubernetescrd"
 REHEARSAL_PROVIDER_SUFFIX = "@file"
 
-# Verbatim from Flagger (whitespace included; Flagger collapses it before sending).
-_FLAGGER_TRAEFIK_QUERIES = {
-    "request-success-rate": """
-	sum(
-		rate(
-			traefik_service_request_duration_seconds_bucket{
-				service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd",
-				code!~"5..",
-				le="+Inf"
-			}[{{ interval }}]
-		)
-	)
-	/
-	sum(
-		rate(
-			traefik_service_request_duration_seconds_bucket{
-				service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd",
-				le="+Inf"
-			}[{{ interval }}]
-		)
-	) * 100""",
-    "request-duration": """
-	histogram_quantile(
-		0.99,
-		sum(
-			rate(
-				traefik_service_request_duration_seconds_bucket{
-					service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"
-				}[{{ interval }}]
-			)
-		) by (le)
-	) * 1000""",
-}
+# Flagger's Go-template variables stay in place; checks.py renders them.
+_INTERVAL = "{{ interval }}"
 
-TRAEFIK_QUERIES: dict[str, str] = {
-    name: query.replace(FLAGGER_PROVIDER_SUFFIX, REHEARSAL_PROVIDER_SUFFIX)
-    for name, query in _FLAGGER_TRAEFIK_QUERIES.items()
-}
+
+def _canary_service(provider_suffix: str) -> str:
+    """Matcher for the canary's service: `<namespace>-<target>-canary-<port>@<provider>`."""
+    regex = f"{{{{ namespace }}}}-{{{{ target }}}}-canary-[0-9a-zA-Z-]+{provider_suffix}"
+    return f'{ext.TRAEFIK_SERVICE}=~"{regex}"'
+
+
+def _bucket_rate(*matchers: str) -> str:
+    series = f"{ext.TRAEFIK_SERVICE_REQUEST_DURATION}_bucket{{{', '.join(matchers)}}}"
+    return f"rate({series}[{_INTERVAL}])"
+
+
+def traefik_queries(provider_suffix: str) -> dict[str, str]:
+    """Flagger's two Traefik checks for services of one provider."""
+    service = _canary_service(provider_suffix)
+    every_request = 'le="+Inf"'
+    not_5xx = f'{ext.TRAEFIK_CODE}!~"5.."'
+    success = (
+        f"sum({_bucket_rate(service, not_5xx, every_request)})"
+        f" / sum({_bucket_rate(service, every_request)}) * 100"
+    )
+    duration = f"histogram_quantile(0.99, sum({_bucket_rate(service)}) by (le)) * 1000"
+    return {"request-success-rate": success, "request-duration": duration}
+
+
+TRAEFIK_QUERIES: dict[str, str] = traefik_queries(REHEARSAL_PROVIDER_SUFFIX)
 
 
 def flagger_value(metric: str, value: float) -> float:
