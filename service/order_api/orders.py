@@ -12,9 +12,9 @@ import os
 import time
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.helpers import json_dumps
 
 from order_api import telemetry
 from order_api.errors import FieldError, error_response
@@ -26,6 +26,7 @@ ITEM_MAX_CHARS = 100
 QUANTITY_MIN = 1
 QUANTITY_MAX = 1000
 FIELDS = ("item", "quantity")
+JSON_CONTENT_TYPE = "application/json"
 BODY_FIELD = "(body)"  # the `field` of an error about the whole document
 
 
@@ -67,18 +68,25 @@ def _field_errors(payload: Any) -> list[FieldError]:
     return sorted(errors, key=lambda e: e.field)
 
 
+# The RFC 4122 variant nibble (binary 10xx) keeping a random hex digit's low two bits.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def order_ids(batch: int = 256) -> Iterator[str]:
     """Random (version 4) UUID strings, made `batch` at a time.
 
     One os.urandom call (a getrandom syscall) per order showed up at ~10% of
     the request in the benchmark; batching keeps the same kernel CSPRNG source
-    at 1/256 of the syscalls, and formats the ids in one hot loop.
+    at 1/256 of the syscalls. The ids are cut from one hex string, with the
+    version and variant digits set as uuid.UUID(version=4) sets them, at a
+    third of the cost of str(UUID(...)).
     """
     while True:
-        pool = os.urandom(16 * batch)
+        pool = os.urandom(16 * batch).hex()
         yield from [
-            str(UUID(bytes=pool[offset : offset + 16], version=4))
-            for offset in range(0, len(pool), 16)
+            f"{pool[at : at + 8]}-{pool[at + 8 : at + 12]}-4{pool[at + 13 : at + 16]}-"
+            f"{_VARIANT[pool[at + 16]]}{pool[at + 17 : at + 20]}-{pool[at + 20 : at + 32]}"
+            for at in range(0, len(pool), 32)
         ]
 
 
@@ -113,7 +121,7 @@ def create_blueprint(
     settings: Settings, faults: Faults, instrumentation: Instrumentation
 ) -> Blueprint:
     bp = Blueprint("orders")
-    version = settings.version
+    version_json = json_dumps(settings.version)
     ids = order_ids()
     delay_s = faults.delay_s
 
@@ -137,16 +145,14 @@ def create_blueprint(
         # After validation: bad input never turns into a 5xx, even with faults on.
         if faults.should_fail():
             return error_response(500, "injected fault")
-        return json(
-            {
-                "id": next(ids),
-                "item": payload["item"],
-                "quantity": payload["quantity"],
-                "status": "accepted",
-                "version": version,
-                "created_at": rfc3339_now(),
-            },
-            status=201,
+        # The body json() would render (same encoder for the client's item,
+        # same key order, compact), at ~60% of its cost: only `item` needs
+        # escaping, the other values are ASCII tokens or an int.
+        body = (
+            f'{{"id":"{next(ids)}","item":{json_dumps(payload["item"])},'
+            f'"quantity":{payload["quantity"]},"status":"accepted",'
+            f'"version":{version_json},"created_at":"{rfc3339_now()}"}}'
         )
+        return HTTPResponse(body.encode(), status=201, content_type=JSON_CONTENT_TYPE)
 
     return bp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -11,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from order_api_server import OrderApiServer
+from sanic.helpers import json_dumps
+
+from order_api.orders import order_ids
 
 JSON = {"Content-Type": "application/json"}
 VERSION = "2.3.4-test"
@@ -63,6 +67,27 @@ def test_order_ids_are_unique(client: httpx.Client) -> None:
 def test_item_round_trips_exactly(client: httpx.Client, item: str) -> None:
     response = client.post("/api/order", json={"item": item, "quantity": 1})
     assert response.status_code == 201
+    assert response.json()["item"] == item
+
+
+def test_order_ids_are_canonical_random_version_4() -> None:
+    ids = list(itertools.islice(order_ids(batch=8), 4000))
+    assert len(set(ids)) == len(ids)
+    for order_id in ids:
+        parsed = uuid.UUID(order_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == order_id
+    # The variant digit keeps two random bits: all four values occur.
+    assert {order_id[19] for order_id in ids} == set("89ab")
+
+
+@pytest.mark.parametrize("item", ["book", 'quote " \\ / </script>', "ünïcødé ✓ 🚀", "ctl\x01\t"])
+def test_order_body_is_what_sanic_json_renders(client: httpx.Client, item: str) -> None:
+    # The handler renders the body itself; it must stay byte-identical to
+    # sanic.json() of the same document: compact, in field order, same escaping.
+    response = client.post("/api/order", json={"item": item, "quantity": 7})
+    assert response.status_code == 201
+    assert response.content == json_dumps(response.json()).encode()
     assert response.json()["item"] == item
 
 
