@@ -7,11 +7,12 @@ template (or `telemetry.UNMATCHED_PATH`), so no client input grows the series.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
 from sanic import Blueprint, HTTPResponse, Request, raw
 
@@ -34,6 +35,31 @@ class TimedRequest(Request):
 
 
 Handler = Callable[[Request], Awaitable[HTTPResponse]]
+Recorder = Callable[[float], None]
+
+
+def recorder(requests: Counter, latency: Histogram) -> Recorder:
+    """`requests.inc()` + `latency.observe(seconds)` for two bound label children.
+
+    The same updates through the children's own values (and their locks), so
+    every scrape shows exactly what those calls would have produced, minus
+    their per-call checks and the Python loop over the bucket bounds: measured
+    at ~2.6 µs of every request under load, this takes about half of that.
+    It reads prometheus_client internals; test_service_metrics compares it
+    with the public calls, so a library change that breaks it fails there.
+    """
+    count = requests._value.inc
+    add_sum = latency._sum.inc
+    bounds = latency._upper_bounds  # ascending, ending with +Inf
+    buckets = [bucket.inc for bucket in latency._buckets]
+
+    def record(seconds: float) -> None:
+        count(1)
+        add_sum(seconds)
+        # observe() counts the first bucket whose bound is >= seconds.
+        buckets[bisect_left(bounds, seconds)](1)
+
+    return record
 
 
 class Instrumentation:
@@ -52,9 +78,9 @@ class Instrumentation:
         self._version = version
         # The only `path` label values besides UNMATCHED_PATH.
         self._templates: set[str] = set()
-        # Bound label children per (method, path, status): .labels() takes a
-        # lock and validates the labels, too slow to repeat on every request.
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # A recorder per (method, path, status): .labels() takes a lock and
+        # validates the labels, too slow to repeat on every request.
+        self._recorders: dict[tuple[str, str, int], Recorder] = {}
 
     def route(self, bp: Blueprint, method: str, path: str) -> Callable[[Handler], Handler]:
         """Decorator: serve `handler` at `method path` on `bp`, instrumented."""
@@ -64,16 +90,15 @@ class Instrumentation:
         def register(handler: Handler) -> Handler:
             # Method and path are fixed per route: key the children by status
             # alone, so the hot path allocates no label tuple.
-            by_status: dict[int, tuple[Any, Any]] = {}
+            by_status: dict[int, Recorder] = {}
 
             async def instrumented(request: Request) -> HTTPResponse:
                 response = await handler(request)
                 status = response.status
-                pair = by_status.get(status)
-                if pair is None:
-                    pair = by_status[status] = self._bind(method, path, status)
-                pair[0].inc()
-                pair[1].observe(perf_counter() - request.started)  # type: ignore[attr-defined]
+                record = by_status.get(status)
+                if record is None:
+                    record = by_status[status] = self._bind(method, path, status)
+                record(perf_counter() - request.started)  # type: ignore[attr-defined]
                 response.headers[header] = version
                 return response
 
@@ -92,18 +117,17 @@ class Instrumentation:
         if method not in telemetry.STANDARD_METHODS:
             method = telemetry.OTHER_METHOD
         status = response.status
-        pair = self._children.get((method, path, status)) or self._bind(method, path, status)
-        pair[0].inc()
-        pair[1].observe(perf_counter() - request.started)  # type: ignore[attr-defined]
+        record = self._recorders.get((method, path, status)) or self._bind(method, path, status)
+        record(perf_counter() - request.started)  # type: ignore[attr-defined]
         response.headers[telemetry.VERSION_HEADER] = self._version
 
-    def _bind(self, method: str, path: str, status: int) -> tuple[Any, Any]:
-        pair = (
+    def _bind(self, method: str, path: str, status: int) -> Recorder:
+        record = recorder(
             self._metrics.requests.labels(method, path, str(status)),
             self._metrics.latency.labels(method, path),
         )
-        self._children[(method, path, status)] = pair
-        return pair
+        self._recorders[(method, path, status)] = record
+        return record
 
 
 def create_blueprint(registry: CollectorRegistry, instrumentation: Instrumentation) -> Blueprint:

@@ -102,9 +102,11 @@ def parse_json(text: str) -> Any:
 
 def is_json(content_type: str | None) -> bool:
     """application/json, with or without parameters such as charset."""
+    if content_type == JSON_CONTENT_TYPE:  # what nearly every client sends
+        return True
     if not content_type:
         return False
-    return content_type.partition(";")[0].strip().lower() == "application/json"
+    return content_type.partition(";")[0].strip().lower() == JSON_CONTENT_TYPE
 
 
 class _UtcClock:

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from order_api_server import OrderApiServer
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
 from order_api import telemetry
+from order_api.metrics import recorder
 
 COUNTER = telemetry.REQUESTS_TOTAL
 HISTOGRAM = telemetry.REQUEST_LATENCY
@@ -244,3 +246,28 @@ def test_prometheus_style_accept_header_gets_openmetrics(client: httpx.Client) -
     )
     response = client.get(telemetry.METRICS_PATH, headers={"Accept": accept})
     assert response.headers["content-type"].startswith("application/openmetrics-text")
+
+
+def test_recorder_matches_inc_and_observe() -> None:
+    # The hot path bypasses Counter.inc/Histogram.observe; a scrape must not
+    # tell the difference, at every bucket edge and beyond the last one.
+    values = [0.0, 0.0004, *telemetry.LATENCY_BUCKETS, 0.0026, 0.5000001, 7.5, 60.0]
+    registries = []
+    for fast in (False, True):
+        registry = CollectorRegistry()
+        metrics = telemetry.create_metrics(registry, version="1.0.0")
+        requests = metrics.requests.labels("POST", telemetry.ORDER_PATH, "201")
+        latency = metrics.latency.labels("POST", telemetry.ORDER_PATH)
+        record = recorder(requests, latency)
+        for seconds in values:
+            if fast:
+                record(seconds)
+            else:
+                requests.inc()
+                latency.observe(seconds)
+        # `_created` holds the creation time, which differs between the two.
+        lines = generate_latest(registry).splitlines()
+        registries.append([line for line in lines if b"_created" not in line])
+    assert registries[0] == registries[1]
+    count = f'{HISTOGRAM}_count{{method="POST",path="{telemetry.ORDER_PATH}"}} {len(values)}.0'
+    assert count.encode() in registries[1]
