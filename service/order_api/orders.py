@@ -94,10 +94,33 @@ _DECODER = jsonlib.JSONDecoder()  # what json.loads() uses with no arguments
 
 
 def parse_json(text: str) -> Any:
-    """json.loads(text) without its per-call argument handling: same decoder, same errors."""
+    """json.loads(text): the same decoder, result and errors, faster for a compact document.
+
+    decode() is scan_once() at the first non-blank plus two whitespace regex
+    matches; a document without surrounding blanks needs only the scan. Any
+    other input takes json.loads' own path, so its error messages stay.
+    """
+    try:
+        value, end = _DECODER.scan_once(text, 0)
+    except StopIteration:  # no value at 0: blanks, a BOM or not JSON at all
+        pass
+    else:
+        if end == len(text):
+            return value
     if text.startswith("\ufeff"):  # json.loads' own check, for the same message
         raise jsonlib.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return _DECODER.decode(text)
+
+
+def json_string(text: str) -> str:
+    """`text` as a JSON string, exactly as sanic.json()'s encoder writes it.
+
+    Printable ASCII without a quote or backslash is written as is by that
+    encoder, and that check costs a fifth of calling it.
+    """
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json_dumps(text)
 
 
 def is_json(content_type: str | None) -> bool:
@@ -169,7 +192,7 @@ def create_blueprint(
         # same key order, compact), at ~60% of its cost: only `item` needs
         # escaping, the other values are ASCII tokens or an int.
         body = (
-            f'{{"id":"{next(ids)}","item":{json_dumps(payload["item"])},'
+            f'{{"id":"{next(ids)}","item":{json_string(payload["item"])},'
             f'"quantity":{payload["quantity"]},"status":"accepted",'
             f'"version":{version_json},"created_at":"{rfc3339_now()}"}}'
         )

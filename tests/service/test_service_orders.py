@@ -14,7 +14,7 @@ import pytest
 from order_api_server import OrderApiServer
 from sanic.helpers import json_dumps
 
-from order_api.orders import order_ids
+from order_api.orders import json_string, order_ids, parse_json
 
 JSON = {"Content-Type": "application/json"}
 VERSION = "2.3.4-test"
@@ -240,3 +240,25 @@ def test_connection_survives_client_errors(client: httpx.Client) -> None:
     for _ in range(3):
         assert post(client, b"{").status_code == 400
         assert client.post("/api/order", json={"item": "b", "quantity": 1}).status_code == 201
+
+
+def test_json_string_is_what_sanic_json_writes() -> None:
+    # Every code point except lone surrogates, alone and inside other text.
+    for code in [*range(0xD800), *range(0xE000, 0x110000, 7)]:
+        for text in (chr(code), f"a{chr(code)}b"):
+            assert json_string(text) == json_dumps(text), hex(code)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"item":"x","quantity":1}', ' {"a": 1}\n', "\ufeff{}", '{"a":1} x', "", "[1,", "[[[", "12 "],
+)
+def test_parse_json_is_json_loads(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError as error:
+        with pytest.raises(ValueError) as raised:
+            parse_json(text)
+        assert (type(raised.value), str(raised.value)) == (type(error), str(error))
+    else:
+        assert parse_json(text) == expected
