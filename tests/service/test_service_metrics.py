@@ -249,8 +249,8 @@ def test_prometheus_style_accept_header_gets_openmetrics(client: httpx.Client) -
 
 
 def test_recorder_matches_inc_and_observe() -> None:
-    # The hot path bypasses Counter.inc/Histogram.observe; a scrape must not
-    # tell the difference, at every bucket edge and beyond the last one.
+    # The hot path records through bound children; a scrape must not tell the
+    # difference, at every bucket edge and beyond the last one.
     values = [0.0, 0.0004, *telemetry.LATENCY_BUCKETS, 0.0026, 0.5000001, 7.5, 60.0]
     registries = []
     for fast in (False, True):
