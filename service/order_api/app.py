@@ -49,5 +49,10 @@ def create_app(settings: Settings) -> Sanic:
     app.blueprint(metrics.create_blueprint(registry, instrumentation))
     if settings.bench_bare:
         app.blueprint(bench.create_bare_blueprint())
-    shutdown.install(app, lifecycle, settings.shutdown_delay_s)
+    shutdown.install(
+        app,
+        lifecycle,
+        delay_s=settings.shutdown_delay_s,
+        drain_timeout_s=settings.drain_timeout_s,
+    )
     return app

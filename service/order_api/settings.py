@@ -19,6 +19,7 @@ ENV_VERSION = "ORDER_API_VERSION"
 ENV_FAULT_ERROR_RATE = "ORDER_API_FAULT_ERROR_RATE"
 ENV_FAULT_DELAY_MS = "ORDER_API_FAULT_DELAY_MS"
 ENV_SHUTDOWN_DELAY_S = "ORDER_API_SHUTDOWN_DELAY_S"
+ENV_DRAIN_TIMEOUT_S = "ORDER_API_DRAIN_TIMEOUT_S"
 ENV_BENCH_BARE = "ORDER_API_BENCH_BARE"
 
 # The version travels in an HTTP header and a metric label: one printable
@@ -40,6 +41,9 @@ class Settings:
     fault_error_rate: float = 0.0
     fault_delay_ms: float = 0.0
     shutdown_delay_s: float = 5.0
+    # How long in-flight requests may take once the server stopped accepting;
+    # the pod's terminationGracePeriodSeconds covers the delay plus this.
+    drain_timeout_s: float = 15.0
     # Adds the uninstrumented POST /bench/bare used only by `make bench`.
     bench_bare: bool = False
 
@@ -58,6 +62,9 @@ class Settings:
             ),
             shutdown_delay_s=_read(
                 env, ENV_SHUTDOWN_DELAY_S, _parse_non_negative, defaults.shutdown_delay_s
+            ),
+            drain_timeout_s=_read(
+                env, ENV_DRAIN_TIMEOUT_S, _parse_non_negative, defaults.drain_timeout_s
             ),
             bench_bare=_read(env, ENV_BENCH_BARE, _parse_flag, defaults.bench_bare),
         )

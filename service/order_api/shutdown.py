@@ -17,11 +17,6 @@ from dataclasses import dataclass
 from sanic import Sanic
 from sanic.log import logger
 
-# How long in-flight requests may take to finish once the server stopped
-# accepting; the pod's terminationGracePeriodSeconds must exceed
-# ORDER_API_SHUTDOWN_DELAY_S + this (synth's app.drain_timeout_s mirrors it).
-DRAIN_TIMEOUT_S = 15.0
-
 
 @dataclass(slots=True)
 class Lifecycle:
@@ -30,9 +25,9 @@ class Lifecycle:
     draining: bool = False
 
 
-def install(app: Sanic, lifecycle: Lifecycle, delay_s: float) -> None:
+def install(app: Sanic, lifecycle: Lifecycle, *, delay_s: float, drain_timeout_s: float) -> None:
     """Replace Sanic's SIGTERM handler once the server listens."""
-    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = DRAIN_TIMEOUT_S
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = drain_timeout_s
 
     def on_sigterm() -> None:
         if lifecycle.draining:

@@ -36,6 +36,7 @@ def _env(config: StackConfig) -> list[k8s.EnvVar]:
     env = {
         settings.ENV_VERSION: app.image_tag,
         settings.ENV_SHUTDOWN_DELAY_S: str(app.shutdown_delay_s),
+        settings.ENV_DRAIN_TIMEOUT_S: str(app.drain_timeout_s),
     }
     # Only when set, so a healthy release carries no fault variables at all.
     if app.fault_error_rate:

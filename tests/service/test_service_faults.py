@@ -74,6 +74,8 @@ def test_delay_slows_orders_only() -> None:
         ("ORDER_API_FAULT_DELAY_MS", "inf"),
         ("ORDER_API_SHUTDOWN_DELAY_S", "-5"),
         ("ORDER_API_SHUTDOWN_DELAY_S", "five"),
+        ("ORDER_API_DRAIN_TIMEOUT_S", "-1"),
+        ("ORDER_API_DRAIN_TIMEOUT_S", "15s"),
         ("ORDER_API_VERSION", "1.0 beta"),
         ("ORDER_API_VERSION", "v1\r\nX-Injected: 1"),
         ("ORDER_API_BENCH_BARE", "yes"),
@@ -104,10 +106,11 @@ def test_settings_defaults_and_parsing() -> None:
             "ORDER_API_FAULT_ERROR_RATE": "0.25",
             "ORDER_API_FAULT_DELAY_MS": "150",
             "ORDER_API_SHUTDOWN_DELAY_S": "0",
+            "ORDER_API_DRAIN_TIMEOUT_S": "40",
             "ORDER_API_BENCH_BARE": "1",
         }
     )
-    assert settings == Settings("1.2.3", 0.25, 150.0, 0.0, True)
+    assert settings == Settings("1.2.3", 0.25, 150.0, 0.0, 40.0, True)
     # Empty means unset (a Kubernetes env entry with value "").
     assert Settings.from_env({"ORDER_API_FAULT_ERROR_RATE": ""}) == Settings()
     with pytest.raises(SettingsError, match="ORDER_API_FAULT_ERROR_RATE"):

@@ -84,6 +84,7 @@ def test_order_api_deployment_as_the_issue_lists() -> None:
     assert env == {
         "ORDER_API_VERSION": app.image_tag,
         "ORDER_API_SHUTDOWN_DELAY_S": str(app.shutdown_delay_s),
+        "ORDER_API_DRAIN_TIMEOUT_S": str(app.drain_timeout_s),
     }
     annotations = spec["template"]["metadata"]["annotations"]
     assert annotations == {
