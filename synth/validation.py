@@ -7,10 +7,14 @@ such a config at synth time, naming the field.
 
 from __future__ import annotations
 
+import re
+
 from synth.config import ConfigError, StackConfig
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
 UNPINNED_TAGS = {"", "latest"}
+# The container image tag grammar; the tag is also the pod's ORDER_API_VERSION.
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
@@ -18,6 +22,8 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
     a, k, m = c.app, c.canary, c.monitoring
     return [
         ("app.image_tag", a.image_tag not in UNPINNED_TAGS, "must be a pinned tag, not 'latest'"),
+        ("app.image_tag", bool(IMAGE_TAG.fullmatch(a.image_tag)),
+         "must be an image tag: 1-128 of letters, digits, _ . - (not starting with . or -)"),
         ("app.container_port", 1 <= a.container_port <= 65535, "must be a TCP port"),
         ("app.service_port", 1 <= a.service_port <= 65535, "must be a TCP port"),
         ("app.min_replicas", a.min_replicas >= 1, "must be at least 1"),

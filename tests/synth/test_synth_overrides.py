@@ -66,6 +66,8 @@ def test_values_file_override_changes_the_output(tmp_path: Path) -> None:
         ({"ORDER_API_SRE_CANARY__METRIC_WINDOW_S": "20"}, "canary.metric_window_s"),
         ({"ORDER_API_SRE_CANARY__STEP_WEIGHT": "60"}, "canary.step_weight"),
         ({"ORDER_API_SRE_APP__IMAGE_TAG": "latest"}, "app.image_tag"),
+        ({"ORDER_API_SRE_APP__IMAGE_TAG": "bad tag"}, "app.image_tag"),
+        ({"ORDER_API_SRE_APP__IMAGE_TAG": "-1.0"}, "app.image_tag"),
         (
             {"ORDER_API_SRE_MONITORING__GRAFANA_IMAGE": "grafana/grafana"},
             "monitoring.grafana_image",
