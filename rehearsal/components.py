@@ -8,7 +8,6 @@ of them (and nothing else) however the block is left.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -231,13 +230,6 @@ class Prometheus:
         if data["resultType"] == "scalar":
             return [({}, float(data["result"][1]))]
         return [(s["metric"], float(s["value"][1])) for s in data["result"]]
-
-    def query_value(self, expr: str, *, at: float | None = None) -> float:
-        """The single finite value of `expr`; NaN when empty, several or non-finite."""
-        result = self.query(expr, at=at)
-        if len(result) != 1 or not math.isfinite(result[0][1]):
-            return math.nan
-        return result[0][1]
 
     def query_range(
         self, expr: str, *, start: float, end: float, step: float

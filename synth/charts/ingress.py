@@ -46,8 +46,11 @@ def middlewares(config: StackConfig) -> dict[str, dict[str, Any]]:
                 "customResponseHeaders": {"Server": "", "X-Powered-By": ""},
             }
         },
-        # Last, next to the backend: retries only connection errors (nothing
-        # was sent), e.g. a pod that just stopped during a weight change.
+        # Last, next to the backend: retries only when the backend gave no
+        # answer at all (refused or reset), e.g. a pod that just stopped during
+        # a weight change. A reset after an order was processed could repeat
+        # it; accepted here, an API with money behind it would want an
+        # idempotency key before retrying POSTs.
         f"{name}-retry": {"retry": {"attempts": ing.retry_attempts, "initialInterval": "100ms"}},
     }
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rehearsal.builtin_queries import TRAEFIK_QUERIES, flagger_value
+from rehearsal.builtin_queries import (
+    FLAGGER_PROVIDER_SUFFIX,
+    REHEARSAL_PROVIDER_SUFFIX,
+    TRAEFIK_QUERIES,
+    flagger_value,
+    traefik_queries,
+)
 from rehearsal.canary_spec import (
     SpecError,
     ingress_host,
@@ -147,10 +153,13 @@ def test_curl_checks_in_other_shapes() -> None:
 
 
 def test_builtin_queries_are_flaggers_with_the_file_provider() -> None:
-    for name in ("request-success-rate", "request-duration"):
-        query = TRAEFIK_QUERIES[name]
-        assert "@kubernetescrd" not in query
+    in_cluster = traefik_queries(FLAGGER_PROVIDER_SUFFIX)
+    assert set(TRAEFIK_QUERIES) == set(in_cluster) == {"request-success-rate", "request-duration"}
+    for name, query in TRAEFIK_QUERIES.items():
+        assert FLAGGER_PROVIDER_SUFFIX not in query
         assert '{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@file"' in query
+        # The provider suffix is the only difference from what Flagger sends.
+        assert in_cluster[name].replace(FLAGGER_PROVIDER_SUFFIX, REHEARSAL_PROVIDER_SUFFIX) == query
     assert TRAEFIK_QUERIES["request-duration"].rstrip().endswith("* 1000")
     # GetRequestDuration truncates to whole milliseconds.
     assert flagger_value("request-duration", 499.9) == 499
