@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=f"order-api {__version__}: the instrumented sample order service.",
         epilog=(
             "Environment: ORDER_API_VERSION, ORDER_API_FAULT_ERROR_RATE (0..1), "
-            "ORDER_API_FAULT_DELAY_MS (>=0), ORDER_API_SHUTDOWN_DELAY_S (>=0, default 5)."
+            "ORDER_API_FAULT_DELAY_MS (>=0), ORDER_API_SHUTDOWN_DELAY_S (>=0, default 5), "
+            "ORDER_API_DRAIN_TIMEOUT_S (>=0, default 15)."
         ),
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (%(default)s)")

@@ -12,7 +12,7 @@ from prometheus_client import (
 )
 from sanic import Sanic
 
-from order_api import bench, metrics, orders, probes, shutdown, telemetry
+from order_api import bare, metrics, orders, probes, shutdown, telemetry
 from order_api.errors import MAX_BODY_BYTES, JsonErrorHandler
 from order_api.faults import Faults
 from order_api.settings import Settings
@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> Sanic:
     app.blueprint(probes.create_blueprint(settings, lifecycle, instrumentation))
     app.blueprint(metrics.create_blueprint(registry, instrumentation))
     if settings.bench_bare:
-        app.blueprint(bench.create_bare_blueprint())
+        app.blueprint(bare.create_bare_blueprint())
     shutdown.install(
         app,
         lifecycle,

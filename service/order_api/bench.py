@@ -1,12 +1,10 @@
 """`make bench`: wrk against the instrumented order endpoint and a bare one.
 
-Both endpoints run on the same Sanic stack in one real server process; the
-bare one does nothing, so it measures the framework's ceiling on this machine
-and the ratio isolates what validation + instrumentation cost. Rounds
-alternate (ABBA) so drift on a shared machine hits both sides equally.
-
-This module also defines that bare endpoint; it exists only when the server
-runs with ORDER_API_BENCH_BARE=1.
+Both endpoints run on the same Sanic stack in one real server process,
+started with ORDER_API_BENCH_BARE=1; the bare one (order_api.bare) does
+nothing, so it measures the framework's ceiling on this machine and the ratio
+isolates what validation + instrumentation cost. Rounds alternate (ABBA) so
+drift on a shared machine hits both sides equally.
 """
 
 from __future__ import annotations
@@ -26,25 +24,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from sanic import Blueprint, HTTPResponse, Request, raw
-
 from order_api import telemetry
+from order_api.bare import BARE_PATH
 
-BARE_PATH = "/bench/bare"
 ORDER_BODY = '{"item": "book", "quantity": 2}'
 TARGET_RATIO = 0.80
 TARGET_P99_MS = 10.0
-
-
-def create_bare_blueprint() -> Blueprint:
-    """POST /bench/bare: a constant reply with no validation and no metrics."""
-    bp = Blueprint("bench")
-
-    @bp.post(BARE_PATH)
-    async def bare(request: Request) -> HTTPResponse:
-        return raw(b"{}", status=201, content_type="application/json")
-
-    return bp
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 from conftest import require_binary
 from order_api_server import OrderApiServer, service_env
 
+from order_api import settings
 from order_api.bench import parse_wrk
 
 
@@ -27,6 +28,17 @@ def test_console_script_help() -> None:
     assert completed.returncode == 0
     assert "--host" in completed.stdout and "--port" in completed.stdout
     assert "0.0.0.0" in completed.stdout and "8080" in completed.stdout
+    # Every setting is listed; argparse may wrap the epilog anywhere.
+    epilog = " ".join(completed.stdout.split())
+    for name in (
+        settings.ENV_VERSION,
+        settings.ENV_FAULT_ERROR_RATE,
+        settings.ENV_FAULT_DELAY_MS,
+        settings.ENV_SHUTDOWN_DELAY_S,
+        settings.ENV_DRAIN_TIMEOUT_S,
+    ):
+        assert name in epilog
+    assert f"{settings.ENV_DRAIN_TIMEOUT_S} (>=0, default 15)" in epilog
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "http"])

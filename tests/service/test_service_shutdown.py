@@ -1,9 +1,16 @@
-"""Graceful shutdown on SIGTERM, against a real process."""
+"""Graceful shutdown on SIGTERM, against a real process.
+
+Phases after SIGTERM (see order_api.shutdown): not ready but still serving
+for ORDER_API_SHUTDOWN_DELAY_S, then no longer accepting while the requests
+in flight get up to ORDER_API_DRAIN_TIMEOUT_S (Sanic's
+GRACEFUL_SHUTDOWN_TIMEOUT) to finish; whatever still runs then is cut off.
+"""
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 from order_api_server import OrderApiServer
@@ -13,6 +20,16 @@ from order_api import telemetry
 SHUTDOWN_DELAY_S = 2.0
 ORDER_DELAY_S = 1.5
 IN_FLIGHT = 8
+CLIENT_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one order request ended, and when (time.monotonic())."""
+
+    status: int | None  # None: the transport failed, no response
+    error: str | None
+    at: float
 
 
 def slow_order(url: str) -> int:
@@ -23,7 +40,39 @@ def slow_order(url: str) -> int:
     return response.status_code
 
 
-def test_sigterm_drains_gracefully() -> None:
+def timed_order(url: str) -> Outcome:
+    """POST one order on its own connection; a dropped connection is an outcome too."""
+    try:
+        response = httpx.post(
+            url + telemetry.ORDER_PATH,
+            json={"item": "slow", "quantity": 1},
+            timeout=CLIENT_TIMEOUT_S,
+        )
+    except httpx.TransportError as error:
+        return Outcome(None, f"{type(error).__name__}: {error}", time.monotonic())
+    return Outcome(response.status_code, None, time.monotonic())
+
+
+def accepts_connections(server: OrderApiServer) -> bool:
+    try:
+        httpx.get(server.url + telemetry.HEALTH_PATH, timeout=1)
+    except httpx.ConnectError:
+        return False
+    return True
+
+
+def send_then_sigterm(
+    server: OrderApiServer, pool: ThreadPoolExecutor, count: int
+) -> tuple[list[Future[Outcome]], float]:
+    """Start `count` orders, let the server accept them, then SIGTERM; returns the SIGTERM time."""
+    in_flight = [pool.submit(timed_order, server.url) for _ in range(count)]
+    time.sleep(0.3)  # connected and sleeping in the handler
+    assert not any(future.done() for future in in_flight)
+    server.terminate()
+    return in_flight, time.monotonic()
+
+
+def test_sigterm_keeps_serving_during_the_delay() -> None:
     server = OrderApiServer(
         ORDER_API_SHUTDOWN_DELAY_S=str(SHUTDOWN_DELAY_S),
         ORDER_API_FAULT_DELAY_MS=str(int(ORDER_DELAY_S * 1000)),
@@ -46,7 +95,7 @@ def test_sigterm_drains_gracefully() -> None:
             during = client.get(telemetry.VERSION_PATH)
             assert during.status_code == 200
             assert during.headers["connection"] == "close"
-        # A request accepted during the delay is drained like the others.
+        # A request accepted during the delay is answered like the others.
         late = pool.submit(slow_order, server.url)
 
         assert [future.result(timeout=30) for future in in_flight] == [201] * IN_FLIGHT
@@ -57,6 +106,61 @@ def test_sigterm_drains_gracefully() -> None:
 
     assert exit_code == 0, server.log()
     assert stopped_after >= SHUTDOWN_DELAY_S
+    assert "Traceback" not in server.log()
+
+
+def test_requests_still_running_after_the_delay_are_drained() -> None:
+    delay_s, order_s, drain_timeout_s = 1.0, 3.0, 10.0
+    server = OrderApiServer(
+        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
+        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
+        ORDER_API_DRAIN_TIMEOUT_S=str(drain_timeout_s),
+    )
+    with server, ThreadPoolExecutor(max_workers=4) as pool:
+        in_flight, sigterm_at = send_then_sigterm(server, pool, 4)
+        assert server.process is not None
+
+        # Past the delay: no longer accepting, the orders still running, the process alive.
+        time.sleep(delay_s + 0.5)
+        assert not accepts_connections(server)
+        assert not any(future.done() for future in in_flight)
+        assert server.process.poll() is None
+
+        outcomes = [future.result(timeout=CLIENT_TIMEOUT_S + 5) for future in in_flight]
+        exit_code = server.process.wait(timeout=drain_timeout_s + 5)
+        exited_after = time.monotonic() - sigterm_at
+
+    assert [(o.status, o.error) for o in outcomes] == [(201, None)] * len(outcomes)
+    # Answered after the server had stopped accepting, i.e. during the drain.
+    assert all(o.at - sigterm_at > delay_s for o in outcomes)
+    assert exit_code == 0, server.log()
+    # Exits once the last one is answered, not when the drain timeout runs out.
+    assert exited_after < order_s + 1.5 < delay_s + drain_timeout_s
+    assert "Traceback" not in server.log()
+
+
+def test_requests_longer_than_the_drain_timeout_are_cut_off() -> None:
+    delay_s, drain_timeout_s, order_s = 1.0, 1.0, 6.0
+    server = OrderApiServer(
+        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
+        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
+        ORDER_API_DRAIN_TIMEOUT_S=str(drain_timeout_s),
+    )
+    with server, ThreadPoolExecutor(max_workers=4) as pool:
+        in_flight, sigterm_at = send_then_sigterm(server, pool, 4)
+        assert server.process is not None
+        exit_code = server.process.wait(timeout=delay_s + drain_timeout_s + 5)
+        exited_after = time.monotonic() - sigterm_at
+        outcomes = [future.result(timeout=CLIENT_TIMEOUT_S + 5) for future in in_flight]
+
+    assert exit_code == 0, server.log()
+    # Sanic waits out the drain timeout, then aborts: no response at all, long
+    # before the handlers would have answered.
+    assert delay_s + drain_timeout_s <= exited_after < delay_s + drain_timeout_s + 1.5
+    assert all(o.status is None for o in outcomes), outcomes
+    for outcome in outcomes:
+        cut_after = outcome.at - sigterm_at
+        assert delay_s + drain_timeout_s <= cut_after < order_s - 1.0, outcomes
     assert "Traceback" not in server.log()
 
 
