@@ -28,10 +28,12 @@ def create_app(settings: Settings) -> Sanic:
     # CPU, memory and fd usage of this process, next to the request metrics.
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
-    instrumentation = metrics.Instrumentation(
-        telemetry.create_metrics(registry, version=settings.version), version=settings.version
-    )
     lifecycle = shutdown.Lifecycle()
+    instrumentation = metrics.Instrumentation(
+        telemetry.create_metrics(registry, version=settings.version),
+        version=settings.version,
+        lifecycle=lifecycle,
+    )
 
     app = Sanic(
         f"order_api_{next(_app_ids)}",

@@ -14,15 +14,28 @@ import asyncio
 import signal
 from dataclasses import dataclass
 
-from sanic import Sanic
+from sanic import Request, Sanic
 from sanic.log import logger
 
 
 @dataclass(slots=True)
 class Lifecycle:
-    """Shared shutdown state; the readiness probe reads `draining`."""
+    """Shared shutdown state; the readiness probe and the response wrapper read it."""
 
     draining: bool = False
+
+
+def release_connection(request: Request) -> None:
+    """Answer this request with `Connection: close`.
+
+    Sanic decides keep-alive when it reads a request's head, so a request
+    accepted before SIGTERM would answer `keep-alive`; a client that keeps
+    that connection (Traefik does) would then hold the drain open until its
+    timeout, and could still send new requests over it.
+    """
+    stream = request.stream
+    if stream is not None:
+        stream.keep_alive = False
 
 
 def install(app: Sanic, lifecycle: Lifecycle, *, delay_s: float, drain_timeout_s: float) -> None:

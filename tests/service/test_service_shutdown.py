@@ -184,3 +184,31 @@ def test_requests_after_the_delay_are_refused() -> None:
             pass
         else:
             raise AssertionError("server still accepting after shutdown")
+
+
+def test_kept_alive_connection_does_not_hold_the_drain_open() -> None:
+    # One pooled client, as Traefik keeps connections to a pod: the order was
+    # accepted before SIGTERM (so its head said keep-alive) and answers after
+    # the server stopped accepting. It must answer `Connection: close`, and
+    # the process must exit once it is answered, not at the drain timeout.
+    delay_s, order_s, drain_s = 1.0, 2.0, 6.0
+    server = OrderApiServer(
+        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
+        ORDER_API_DRAIN_TIMEOUT_S=str(drain_s),
+        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
+    )
+    with server, server.client() as client, ThreadPoolExecutor(max_workers=1) as pool:
+        order = {"item": "pooled", "quantity": 1}
+        answer = pool.submit(client.post, telemetry.ORDER_PATH, json=order)
+        time.sleep(0.3)
+        server.terminate()
+        sigterm_at = time.monotonic()
+        response = answer.result(timeout=CLIENT_TIMEOUT_S)
+        assert response.status_code == 201
+        assert response.headers["connection"] == "close"
+        assert server.process is not None
+        exit_code = server.process.wait(timeout=delay_s + drain_s + 5)
+        exited_after = time.monotonic() - sigterm_at
+    assert exit_code == 0, server.log()
+    # Answered ~1.7 s after SIGTERM; with keep-alive it would exit at delay + drain (7 s).
+    assert exited_after < order_s + 1.5 < delay_s + drain_s, exited_after
