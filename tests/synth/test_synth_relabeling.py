@@ -93,7 +93,7 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ):  # fmt: skip
 
         def scraped() -> dict[str, Any] | None:
-            data = httpx.get(f"{api}/targets").json()["data"]
+            data = _api(f"{api}/targets")
             up = [t for t in data["activeTargets"] if t["health"] == "up"]
             return data if len(up) == 2 else None
 
