@@ -21,6 +21,7 @@ from synth.config import StackConfig
 from synth.custom_resource import FLAGGER_API, custom_resource
 from synth.naming import SELECTOR_LABEL, AppNames, app_names, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
+from synth.probes import http_probe
 
 LOADTESTER = "flagger-loadtester"
 LOADTESTER_UID = 10001
@@ -203,11 +204,7 @@ def _loadtester(scope: Construct, config: StackConfig) -> None:
     labels = component_labels(LOADTESTER)
     selector = {SELECTOR_LABEL: LOADTESTER}
     meta = k8s.ObjectMeta(name=LOADTESTER, namespace=config.namespace, labels=labels)
-    probe = k8s.Probe(
-        http_get=k8s.HttpGetAction(path="/healthz", port=k8s.IntOrString.from_number(port)),
-        period_seconds=10,
-        timeout_seconds=5,
-    )
+    probe = http_probe("/healthz", port=port, period_s=10)
     k8s.KubeDeployment(
         scope,
         "loadtester",

@@ -19,10 +19,12 @@ from synth.checksum import config_checksum
 from synth.config import StackConfig
 from synth.naming import SELECTOR_LABEL, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
+from synth.probes import http_probe
 
 GRAFANA = "grafana"
 # The grafana/grafana image's user.
 GRAFANA_UID = 472
+PORT_NAME = "http"
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
@@ -102,12 +104,11 @@ class GrafanaChart(cdk8s.Chart):
                 ),
             )
 
-        port = k8s.IntOrString.from_string("http")
         container = k8s.Container(
             name=GRAFANA,
             image=m.grafana_image,
             image_pull_policy="IfNotPresent",
-            ports=[k8s.ContainerPort(name="http", container_port=m.grafana_port)],
+            ports=[k8s.ContainerPort(name=PORT_NAME, container_port=m.grafana_port)],
             env=[
                 secret_env("GF_SECURITY_ADMIN_USER", ADMIN_USER_KEY),
                 secret_env("GF_SECURITY_ADMIN_PASSWORD", ADMIN_PASSWORD_KEY),
@@ -119,17 +120,10 @@ class GrafanaChart(cdk8s.Chart):
                 k8s.EnvVar(name="GF_ANALYTICS_CHECK_FOR_UPDATES", value="false"),
                 k8s.EnvVar(name="GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", value="false"),
             ],
-            liveness_probe=k8s.Probe(
-                http_get=k8s.HttpGetAction(path="/api/health", port=port),
-                initial_delay_seconds=30,
-                period_seconds=10,
-                timeout_seconds=5,
+            liveness_probe=http_probe(
+                "/api/health", port=PORT_NAME, period_s=10, initial_delay_s=30
             ),
-            readiness_probe=k8s.Probe(
-                http_get=k8s.HttpGetAction(path="/api/health", port=port),
-                period_seconds=5,
-                timeout_seconds=5,
-            ),
+            readiness_probe=http_probe("/api/health", port=PORT_NAME, period_s=5),
             resources=resources(
                 cpu_request=m.grafana_cpu_request,
                 cpu_limit=m.grafana_cpu_limit,
@@ -196,6 +190,12 @@ class GrafanaChart(cdk8s.Chart):
             metadata=meta(GRAFANA),
             spec=k8s.ServiceSpec(
                 selector=selector,
-                ports=[k8s.ServicePort(name="http", port=m.grafana_port, target_port=port)],
+                ports=[
+                    k8s.ServicePort(
+                        name=PORT_NAME,
+                        port=m.grafana_port,
+                        target_port=k8s.IntOrString.from_string(PORT_NAME),
+                    )
+                ],
             ),
         )

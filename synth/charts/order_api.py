@@ -15,20 +15,12 @@ from order_api import settings, telemetry
 from synth.config import StackConfig
 from synth.naming import SELECTOR_LABEL, app_names, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
+from synth.probes import http_probe
 from synth.prometheus_config import scrape_annotations
 
 # The image's numeric non-root user (service/Dockerfile).
 APP_UID = 10001
 PORT_NAME = "http"
-
-
-def _probe(path: str, *, port: int, period_s: int, failures: int) -> k8s.Probe:
-    return k8s.Probe(
-        http_get=k8s.HttpGetAction(path=path, port=k8s.IntOrString.from_number(port)),
-        period_seconds=period_s,
-        timeout_seconds=2,
-        failure_threshold=failures,
-    )
 
 
 def _env(config: StackConfig) -> list[k8s.EnvVar]:
@@ -56,11 +48,11 @@ def _container(config: StackConfig) -> k8s.Container:
         env=_env(config),
         # Liveness only restarts a wedged process; readiness goes 503 at SIGTERM
         # and is what takes a pod out of the router quickly.
-        liveness_probe=_probe(
-            telemetry.HEALTH_PATH, port=app.container_port, period_s=10, failures=3
+        liveness_probe=http_probe(
+            telemetry.HEALTH_PATH, port=app.container_port, period_s=10, timeout_s=2, failures=3
         ),
-        readiness_probe=_probe(
-            telemetry.READY_PATH, port=app.container_port, period_s=2, failures=2
+        readiness_probe=http_probe(
+            telemetry.READY_PATH, port=app.container_port, period_s=2, timeout_s=2, failures=2
         ),
         resources=resources(
             cpu_request=app.cpu_request,

@@ -12,11 +12,13 @@ from synth.checksum import config_checksum
 from synth.config import StackConfig
 from synth.naming import SELECTOR_LABEL, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
+from synth.probes import http_probe
 from synth.prometheus_config import CONFIG_FILE, RULES_DIR, scrape_config
 
 PROMETHEUS = "prometheus"
 # The prom/prometheus image runs as nobody.
 PROMETHEUS_UID = 65534
+PORT_NAME = "http"
 CONFIG_DIR = "/etc/prometheus"
 DATA_DIR = "/prometheus"
 
@@ -97,7 +99,6 @@ class PrometheusChart(cdk8s.Chart):
             ),
         )
         port = m.prometheus_port
-        probe_port = k8s.IntOrString.from_string("http")
         container = k8s.Container(
             name=PROMETHEUS,
             image=m.prometheus_image,
@@ -109,17 +110,9 @@ class PrometheusChart(cdk8s.Chart):
                 f"--storage.tsdb.retention.size={m.retention_size}",
                 f"--web.listen-address=:{port}",
             ],
-            ports=[k8s.ContainerPort(name="http", container_port=port)],
-            liveness_probe=k8s.Probe(
-                http_get=k8s.HttpGetAction(path="/-/healthy", port=probe_port),
-                period_seconds=15,
-                timeout_seconds=5,
-            ),
-            readiness_probe=k8s.Probe(
-                http_get=k8s.HttpGetAction(path="/-/ready", port=probe_port),
-                period_seconds=5,
-                timeout_seconds=5,
-            ),
+            ports=[k8s.ContainerPort(name=PORT_NAME, container_port=port)],
+            liveness_probe=http_probe("/-/healthy", port=PORT_NAME, period_s=15),
+            readiness_probe=http_probe("/-/ready", port=PORT_NAME, period_s=5),
             resources=resources(
                 cpu_request=m.prometheus_cpu_request,
                 cpu_limit=m.prometheus_cpu_limit,
@@ -167,7 +160,9 @@ class PrometheusChart(cdk8s.Chart):
                 selector=selector,
                 ports=[
                     k8s.ServicePort(
-                        name="http", port=port, target_port=k8s.IntOrString.from_string("http")
+                        name=PORT_NAME,
+                        port=port,
+                        target_port=k8s.IntOrString.from_string(PORT_NAME),
                     )
                 ],
             ),
