@@ -20,6 +20,7 @@ from synth.config import StackConfig
 from synth.naming import SELECTOR_LABEL, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
+from synth.singleton import singleton_deployment
 
 GRAFANA = "grafana"
 # The grafana/grafana image's user.
@@ -151,37 +152,26 @@ class GrafanaChart(cdk8s.Chart):
         def config_volume(name: str, config_map: str) -> k8s.Volume:
             return k8s.Volume(name=name, config_map=k8s.ConfigMapVolumeSource(name=config_map))
 
-        k8s.KubeDeployment(
+        singleton_deployment(
             self,
-            "deployment",
             metadata=meta(GRAFANA),
-            spec=k8s.DeploymentSpec(
-                replicas=1,
-                # SQLite on an emptyDir: one pod at a time.
-                strategy=k8s.DeploymentStrategy(type="Recreate"),
-                selector=k8s.LabelSelector(match_labels=selector),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(
-                        labels={**labels, **selector},
-                        # File provisioning reads at start: restart on any change.
-                        annotations=config_checksum(
-                            datasources, providers, *(dashboards[k] for k in sorted(dashboards))
-                        ),
-                    ),
-                    spec=k8s.PodSpec(
-                        automount_service_account_token=False,
-                        security_context=restricted_pod(run_as_user=GRAFANA_UID),
-                        containers=[container],
-                        volumes=[
-                            empty_dir("data", size_limit="1Gi"),
-                            empty_dir("logs"),
-                            empty_dir("tmp"),
-                            config_volume("datasources", f"{GRAFANA}-datasources"),
-                            config_volume("providers", f"{GRAFANA}-dashboard-providers"),
-                            config_volume("dashboards", f"{GRAFANA}-dashboards"),
-                        ],
-                    ),
-                ),
+            component=GRAFANA,
+            # File provisioning reads at start: restart on any change.
+            pod_annotations=config_checksum(
+                datasources, providers, *(dashboards[k] for k in sorted(dashboards))
+            ),
+            pod_spec=k8s.PodSpec(
+                automount_service_account_token=False,
+                security_context=restricted_pod(run_as_user=GRAFANA_UID),
+                containers=[container],
+                volumes=[
+                    empty_dir("data", size_limit="1Gi"),
+                    empty_dir("logs"),
+                    empty_dir("tmp"),
+                    config_volume("datasources", f"{GRAFANA}-datasources"),
+                    config_volume("providers", f"{GRAFANA}-dashboard-providers"),
+                    config_volume("dashboards", f"{GRAFANA}-dashboards"),
+                ],
             ),
         )
         k8s.KubeService(

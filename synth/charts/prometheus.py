@@ -14,6 +14,7 @@ from synth.naming import SELECTOR_LABEL, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
 from synth.prometheus_config import CONFIG_FILE, RULES_DIR, scrape_config
+from synth.singleton import singleton_deployment
 
 PROMETHEUS = "prometheus"
 # The prom/prometheus image runs as nobody.
@@ -125,31 +126,19 @@ class PrometheusChart(cdk8s.Chart):
                 k8s.VolumeMount(name="data", mount_path=DATA_DIR),
             ],
         )
-        k8s.KubeDeployment(
+        singleton_deployment(
             self,
-            "deployment",
             metadata=meta(PROMETHEUS),
-            spec=k8s.DeploymentSpec(
-                replicas=1,
-                # Each pod has its own emptyDir TSDB: Recreate avoids two
-                # Prometheus scraping and alerting side by side during a rollout.
-                strategy=k8s.DeploymentStrategy(type="Recreate"),
-                selector=k8s.LabelSelector(match_labels=selector),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(
-                        labels={**labels, **selector},
-                        annotations=config_checksum(config_text, *sorted(rules.values())),
-                    ),
-                    spec=k8s.PodSpec(
-                        service_account_name=PROMETHEUS,
-                        security_context=restricted_pod(run_as_user=PROMETHEUS_UID),
-                        containers=[container],
-                        volumes=[
-                            config_volume,
-                            empty_dir("data", size_limit=m.storage_size_limit),
-                        ],
-                    ),
-                ),
+            component=PROMETHEUS,
+            pod_annotations=config_checksum(config_text, *sorted(rules.values())),
+            pod_spec=k8s.PodSpec(
+                service_account_name=PROMETHEUS,
+                security_context=restricted_pod(run_as_user=PROMETHEUS_UID),
+                containers=[container],
+                volumes=[
+                    config_volume,
+                    empty_dir("data", size_limit=m.storage_size_limit),
+                ],
             ),
         )
         k8s.KubeService(
