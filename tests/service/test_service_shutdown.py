@@ -72,6 +72,15 @@ def send_then_sigterm(
     return in_flight, time.monotonic()
 
 
+def draining_server(*, delay_s: float, order_s: float, drain_timeout_s: float) -> OrderApiServer:
+    """A server whose orders take `order_s`, with the given shutdown delay and drain timeout."""
+    return OrderApiServer(
+        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
+        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
+        ORDER_API_DRAIN_TIMEOUT_S=str(drain_timeout_s),
+    )
+
+
 def test_sigterm_keeps_serving_during_the_delay() -> None:
     server = OrderApiServer(
         ORDER_API_SHUTDOWN_DELAY_S=str(SHUTDOWN_DELAY_S),
@@ -111,11 +120,7 @@ def test_sigterm_keeps_serving_during_the_delay() -> None:
 
 def test_requests_still_running_after_the_delay_are_drained() -> None:
     delay_s, order_s, drain_timeout_s = 1.0, 3.0, 10.0
-    server = OrderApiServer(
-        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
-        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
-        ORDER_API_DRAIN_TIMEOUT_S=str(drain_timeout_s),
-    )
+    server = draining_server(delay_s=delay_s, order_s=order_s, drain_timeout_s=drain_timeout_s)
     with server, ThreadPoolExecutor(max_workers=4) as pool:
         in_flight, sigterm_at = send_then_sigterm(server, pool, 4)
         assert server.process is not None
@@ -141,11 +146,7 @@ def test_requests_still_running_after_the_delay_are_drained() -> None:
 
 def test_requests_longer_than_the_drain_timeout_are_cut_off() -> None:
     delay_s, drain_timeout_s, order_s = 1.0, 1.0, 6.0
-    server = OrderApiServer(
-        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
-        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
-        ORDER_API_DRAIN_TIMEOUT_S=str(drain_timeout_s),
-    )
+    server = draining_server(delay_s=delay_s, order_s=order_s, drain_timeout_s=drain_timeout_s)
     with server, ThreadPoolExecutor(max_workers=4) as pool:
         in_flight, sigterm_at = send_then_sigterm(server, pool, 4)
         assert server.process is not None
@@ -192,11 +193,7 @@ def test_kept_alive_connection_does_not_hold_the_drain_open() -> None:
     # the server stopped accepting. It must answer `Connection: close`, and
     # the process must exit once it is answered, not at the drain timeout.
     delay_s, order_s, drain_s = 1.0, 2.0, 6.0
-    server = OrderApiServer(
-        ORDER_API_SHUTDOWN_DELAY_S=str(delay_s),
-        ORDER_API_DRAIN_TIMEOUT_S=str(drain_s),
-        ORDER_API_FAULT_DELAY_MS=str(int(order_s * 1000)),
-    )
+    server = draining_server(delay_s=delay_s, order_s=order_s, drain_timeout_s=drain_s)
     with server, server.client() as client, ThreadPoolExecutor(max_workers=1) as pool:
         order = {"item": "pooled", "quantity": 1}
         answer = pool.submit(client.post, telemetry.ORDER_PATH, json=order)
