@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_binary
 
 from dashboards import build, order_api
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
 from synth.config import load_config
+from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 PANEL_TYPES = {"timeseries", "stat", "table"}

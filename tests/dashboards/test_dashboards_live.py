@@ -50,7 +50,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import require_binary
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from dashboards import alerts, rules
@@ -60,6 +59,7 @@ from order_api import telemetry
 from rehearsal import components as c
 from synth.config import TRAEFIK_LATENCY_BUCKETS, StackConfig, load_config
 from synth.prometheus_config import APP_JOB, FLAGGER_JOB, TRAEFIK_JOB, app_target_labels
+from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_binary
 
 from dashboards import alerts, rules
 from synth.config import load_config
+from tests.conftest import require_binary
 
 HERE = Path(__file__).resolve().parent
 UNIT_TESTS = sorted(HERE.glob("*.promtool.yml"))

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
 
 from rehearsal.report import CHARTS
 from synth.config import load_config
+from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 # 60 s interval -> 2 s ticks, 2 s metric windows (4 scrapes at 0.5 s).

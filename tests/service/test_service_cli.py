@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
-from order_api_server import OrderApiServer, service_env
 
 from order_api import settings
 from order_api.bench import parse_wrk
+from tests.conftest import require_binary
+from tests.service.order_api_server import OrderApiServer, service_env
 
 
 def order_api_script() -> str:

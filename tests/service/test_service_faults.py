@@ -8,10 +8,10 @@ import time
 
 import httpx
 import pytest
-from order_api_server import OrderApiServer, service_env
 
 from order_api import telemetry
 from order_api.settings import Settings, SettingsError
+from tests.service.order_api_server import OrderApiServer, service_env
 
 
 def test_error_rate_one_fails_every_valid_order_but_nothing_else() -> None:

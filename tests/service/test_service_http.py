@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from order_api_server import OrderApiServer
 
 from order_api import telemetry
+from tests.service.order_api_server import OrderApiServer
 
 
 @pytest.fixture(scope="module")

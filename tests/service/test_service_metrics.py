@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from order_api_server import OrderApiServer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from order_api import telemetry
 from order_api.metrics import recorder
+from tests.service.order_api_server import OrderApiServer
 
 COUNTER = telemetry.REQUESTS_TOTAL
 HISTOGRAM = telemetry.REQUEST_LATENCY

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from order_api_server import OrderApiServer
 from sanic.helpers import json_dumps
 
 from order_api.orders import json_string, order_ids, parse_json
+from tests.service.order_api_server import OrderApiServer
 
 JSON = {"Content-Type": "application/json"}
 VERSION = "2.3.4-test"

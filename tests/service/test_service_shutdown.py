@@ -13,9 +13,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-from order_api_server import OrderApiServer
 
 from order_api import telemetry
+from tests.service.order_api_server import OrderApiServer
 
 SHUTDOWN_DELAY_S = 2.0
 ORDER_DELAY_S = 1.5

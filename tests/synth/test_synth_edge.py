@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import require_binary
-from synth_harness import LOOPBACK, free_port, manifests, running, wait_for
 
 from order_api import telemetry
 from synth.config import load_config
 from synth.main import build_app
 from synth.naming import app_names
+from tests.conftest import require_binary
+from tests.synth.synth_harness import LOOPBACK, free_port, manifests, running, wait_for
 
 ORDER = {"item": "edge-test", "quantity": 1}
 # A second route with a tiny rate limit, so 429s come from a handful of requests.

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from synth_harness import find, one
-
 from synth.config import load_config
 from synth.naming import app_names
+from tests.synth.synth_harness import find, one
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import require_binary
-from synth_harness import find, one
 
 from synth.config import load_config
 from synth.naming import app_names
 from synth.prometheus_config import APP_LABEL, NAMESPACE_LABEL, POD_LABEL
+from tests.conftest import require_binary
+from tests.synth.synth_harness import find, one
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

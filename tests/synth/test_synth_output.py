@@ -8,10 +8,18 @@ import subprocess
 import sys
 
 import pytest
-from synth_harness import DIST, ROOT, _tmpdir, clean_env, load_manifests, synthesized, tree
 
 from synth.config import load_config
 from synth.naming import app_names
+from tests.synth.synth_harness import (
+    DIST,
+    ROOT,
+    _tmpdir,
+    clean_env,
+    load_manifests,
+    synthesized,
+    tree,
+)
 
 FIX = "run `make synth` and commit dist/"
 

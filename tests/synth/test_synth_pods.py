@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from synth_harness import find, one, pod_templates
 
 from synth.config import load_config
 from synth.naming import app_names
+from tests.synth.synth_harness import find, one, pod_templates
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import require_binary
-from synth_harness import LOOPBACK, free_port, one, running, wait_for
 
 from order_api import telemetry
 from synth.config import load_config
 from synth.naming import app_names
 from synth.prometheus_config import APP_JOB, PORT_ANNOTATION, app_target_labels
+from tests.conftest import require_binary
+from tests.synth.synth_harness import LOOPBACK, free_port, one, running, wait_for
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

@@ -10,7 +10,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from synth_harness import Manifest, crds_dir, manifests
+
+from tests.synth.synth_harness import Manifest, crds_dir, manifests
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
 # API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
