@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dashboards import external_metrics as ext
 from dashboards import queries
-from synth.config import StackConfig
+from stack.config import StackConfig
 
 SEVERITY = "severity"
 

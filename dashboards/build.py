@@ -17,7 +17,7 @@ from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import order_api
-from synth.config import ConfigError, StackConfig, load_config
+from stack.config import ConfigError, StackConfig, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "dist" / "dashboards"

@@ -17,7 +17,7 @@ from grafanalib import core as g
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
-from synth.config import StackConfig
+from stack.config import StackConfig
 
 UID = "order-api-canary"
 TITLE = "order-api / Canary"

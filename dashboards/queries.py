@@ -26,7 +26,7 @@ from string import Template
 
 from dashboards import external_metrics as ext
 from order_api import telemetry as t
-from synth import prometheus_config
+from stack import scrape
 
 # Grafana variables.
 NAMESPACE = "$namespace"
@@ -42,8 +42,8 @@ STATUS_CLASS = "status_class"
 STATUS_CLASSES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx")
 
 # Labels the in-cluster relabeling (synth's prometheus.yml) puts on every app target.
-NAMESPACE_LABEL = prometheus_config.NAMESPACE_LABEL
-APP_LABEL = prometheus_config.APP_LABEL
+NAMESPACE_LABEL = scrape.NAMESPACE_LABEL
+APP_LABEL = scrape.APP_LABEL
 
 
 def matcher(label: str, op: str, value: str) -> str:

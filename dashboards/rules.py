@@ -17,7 +17,7 @@ import yaml
 
 from dashboards import alerts, queries
 from order_api import telemetry as t
-from synth.config import StackConfig
+from stack.config import StackConfig
 
 RECORDING_FILE = "order-api-recording.rules.yml"
 ALERTING_FILE = "order-api-alerts.rules.yml"

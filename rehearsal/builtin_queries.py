@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 
 from dashboards import external_metrics as ext
+from stack.names import KUBERNETES_CRD_PROVIDER, REQUEST_DURATION, REQUEST_SUCCESS_RATE
 
-FLAGGER_PROVIDER_SUFFIX = "@kubernetescrd"
+FLAGGER_PROVIDER_SUFFIX = KUBERNETES_CRD_PROVIDER
 REHEARSAL_PROVIDER_SUFFIX = "@file"
 
 # Flagger's Go-template variables stay in place; checks.py renders them.
@@ -47,7 +48,7 @@ def traefik_queries(provider_suffix: str) -> dict[str, str]:
         f" / sum({_bucket_rate(service, every_request)}) * 100"
     )
     duration = f"histogram_quantile(0.99, sum({_bucket_rate(service)}) by (le)) * 1000"
-    return {"request-success-rate": success, "request-duration": duration}
+    return {REQUEST_SUCCESS_RATE: success, REQUEST_DURATION: duration}
 
 
 TRAEFIK_QUERIES: dict[str, str] = traefik_queries(REHEARSAL_PROVIDER_SUFFIX)
@@ -55,6 +56,6 @@ TRAEFIK_QUERIES: dict[str, str] = traefik_queries(REHEARSAL_PROVIDER_SUFFIX)
 
 def flagger_value(metric: str, value: float) -> float:
     """The number Flagger compares with the threshold (whole ms for request-duration)."""
-    if metric == "request-duration" and math.isfinite(value):
+    if metric == REQUEST_DURATION and math.isfinite(value):
         return float(math.trunc(value))
     return value

@@ -20,13 +20,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from rehearsal.durations import parse_duration
+from stack.names import BUILTIN_METRICS, FLAGGER_API, REQUEST_SUCCESS_RATE
 
-FLAGGER_API = "flagger.app/v1beta1"
 DEFAULT_METRIC_INTERVAL = "1m"
 DEFAULT_THRESHOLD = 1
 TOTAL_WEIGHT = 100
 # Flagger's two built-in checks; everything else needs a templateRef (or a query).
-BUILTIN_METRICS = ("request-success-rate", "request-duration")
 PRE_ROLLOUT = "pre-rollout"
 ROLLOUT = "rollout"
 
@@ -194,7 +193,7 @@ def _metric(
     if not threshold_range and "threshold" in raw:
         # Deprecated `threshold:`: a minimum for success rate, a maximum otherwise.
         value = _number(raw["threshold"], here + ".threshold")
-        low, high = (value, None) if name == "request-success-rate" else (None, value)
+        low, high = (value, None) if name == REQUEST_SUCCESS_RATE else (None, value)
     template = None
     if ref := raw.get("templateRef"):
         key = (ref.get("namespace") or namespace, _require(ref, "name", here + ".templateRef"))

@@ -29,10 +29,10 @@ from rehearsal.canary_spec import (
 from rehearsal.checks import CONTRACT_ORDER
 from rehearsal.components import ComponentError, ProcessGroup
 from rehearsal.durations import human, prometheus_duration
+from rehearsal.local_stack import Stack, Track
 from rehearsal.run import Options, Outcome, check_speed, rehearse
 from rehearsal.scenarios import SCENARIOS
-from rehearsal.stack import Stack, Track
-from synth.config import ConfigError, StackConfig, load_config
+from stack.config import ConfigError, StackConfig, load_config
 
 EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Speed 10 runs the default Canary (interval 60s, stepWeight 10, maxWeight 50:

@@ -15,8 +15,8 @@ from rehearsal.components import ProcessGroup
 from rehearsal.durations import human
 from rehearsal.flagger import Action, Analysis, Phase, Stage, Status, Transition, tick
 from rehearsal.load import LoadCounts, LoadGenerator
-from rehearsal.stack import Stack, Track, start_stack
-from synth.config import StackConfig
+from rehearsal.local_stack import Stack, Track, start_stack
+from stack.config import StackConfig
 
 # Liveness of every component is checked this often while waiting for a tick.
 POLL_S = 0.1

@@ -33,8 +33,3 @@ def custom_resource(
     )
     obj.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
     return obj
-
-
-FLAGGER_API = "flagger.app/v1beta1"
-# Traefik v3 serves only traefik.io (traefik.containo.us is gone).
-TRAEFIK_API = "traefik.io/v1alpha1"

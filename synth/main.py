@@ -15,6 +15,8 @@ from pathlib import Path
 import cdk8s
 
 from dashboards.build import dashboards_json
+from stack.config import ConfigError, StackConfig, load_config
+from stack.validation import check_config
 from synth.charts.canary import CanaryChart
 from synth.charts.grafana import GrafanaChart
 from synth.charts.ingress import IngressChart
@@ -22,8 +24,6 @@ from synth.charts.namespace import NamespaceChart
 from synth.charts.network_policies import NetworkPoliciesChart
 from synth.charts.order_api import OrderApiChart
 from synth.charts.prometheus import PrometheusChart
-from synth.config import ConfigError, StackConfig, load_config
-from synth.validation import check_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_SUFFIX = ".k8s.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from synth.naming import SELECTOR_LABEL, component_labels
+from stack.names import SELECTOR_LABEL, component_labels
 
 
 def singleton_deployment(

@@ -17,9 +17,17 @@ from constructs import Construct
 
 from dashboards import queries
 from order_api import telemetry
-from synth.config import StackConfig
-from synth.custom_resource import FLAGGER_API, custom_resource
-from synth.naming import SELECTOR_LABEL, AppNames, app_names, component_labels
+from stack.config import StackConfig
+from stack.names import (
+    FLAGGER_API,
+    REQUEST_DURATION,
+    REQUEST_SUCCESS_RATE,
+    SELECTOR_LABEL,
+    AppNames,
+    app_names,
+    component_labels,
+)
+from synth.custom_resource import custom_resource
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
 
@@ -119,12 +127,12 @@ def canary_spec(
     metrics: list[dict[str, Any]] = [
         # Flagger's built-ins for provider traefik (from traefik_service_* metrics).
         {
-            "name": "request-success-rate",
+            "name": REQUEST_SUCCESS_RATE,
             "interval": window,
             "thresholdRange": {"min": c.success_rate_min_percent},
         },
         {
-            "name": "request-duration",
+            "name": REQUEST_DURATION,
             "interval": window,
             "thresholdRange": {"max": c.latency_max_ms},
         },

@@ -15,9 +15,9 @@ from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from dashboards.build import dashboards_json
+from stack.config import StackConfig
+from stack.names import SELECTOR_LABEL, component_labels
 from synth.checksum import config_checksum
-from synth.config import StackConfig
-from synth.naming import SELECTOR_LABEL, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
 from synth.singleton import singleton_deployment

@@ -7,9 +7,9 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
-from synth.config import StackConfig
-from synth.custom_resource import TRAEFIK_API, custom_resource
-from synth.naming import app_names, component_labels
+from stack.config import StackConfig
+from stack.names import TRAEFIK_API, app_names, component_labels
+from synth.custom_resource import custom_resource
 
 # The service accepts at most 16 KiB; reject bigger bodies at the edge.
 MAX_REQUEST_BODY_BYTES = 16 * 1024

@@ -6,8 +6,8 @@ import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from synth.config import StackConfig
-from synth.naming import component_labels
+from stack.config import StackConfig
+from stack.names import component_labels
 
 PSS_LEVEL = "restricted"
 

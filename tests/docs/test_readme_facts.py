@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from order_api import settings
-from synth.config import TRAEFIK_LATENCY_BUCKETS
+from stack.config import TRAEFIK_LATENCY_BUCKETS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

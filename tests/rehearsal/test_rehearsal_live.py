@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from rehearsal.report import CHARTS
-from synth.config import load_config
+from stack.config import load_config
 from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ from rehearsal.checks import render_metric_query
 from rehearsal.cli import main
 from rehearsal.durations import parse_duration, prometheus_duration
 from rehearsal.run import check_speed
-from synth.config import load_config
+from stack.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"

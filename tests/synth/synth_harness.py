@@ -25,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from synth.config import load_config
+from stack.config import load_config
 from synth.main import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]

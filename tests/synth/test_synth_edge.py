@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from order_api import telemetry
-from synth.config import load_config
+from stack.config import load_config
+from stack.names import app_names
 from synth.main import build_app
-from synth.naming import app_names
 from tests.conftest import require_binary
 from tests.synth.synth_harness import LOOPBACK, free_port, manifests, running, wait_for
 

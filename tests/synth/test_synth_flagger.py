@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from synth.config import load_config
-from synth.naming import app_names
+from stack.config import load_config
+from stack.names import app_names
 from tests.synth.synth_harness import find, one
 
 CONFIG = load_config(env={})

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from synth.config import load_config
-from synth.naming import app_names
-from synth.prometheus_config import APP_LABEL, NAMESPACE_LABEL, POD_LABEL
+from stack.config import load_config
+from stack.names import app_names
+from stack.scrape import APP_LABEL, NAMESPACE_LABEL, POD_LABEL
 from tests.conftest import require_binary
 from tests.synth.synth_harness import find, one
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from synth.config import load_config
-from synth.naming import app_names
+from stack.config import load_config
+from stack.names import app_names
 from tests.synth.synth_harness import (
     DIST,
     ROOT,

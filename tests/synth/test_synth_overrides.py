@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from synth.config import VALUES_ENV, ConfigError, load_config
+from stack.config import VALUES_ENV, ConfigError, load_config
+from stack.names import app_names
+from stack.validation import check_config
 from synth.main import build_app
-from synth.naming import app_names
-from synth.validation import check_config
 from tests.synth.synth_harness import ROOT, clean_env
 
 NAME = app_names(load_config(env={})).name

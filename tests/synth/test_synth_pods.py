@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from synth.config import load_config
-from synth.naming import app_names
+from stack.config import load_config
+from stack.names import app_names
 from tests.synth.synth_harness import find, one, pod_templates
 
 CONFIG = load_config(env={})

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from order_api import telemetry
-from synth.config import load_config
-from synth.naming import app_names
-from synth.prometheus_config import APP_JOB, PORT_ANNOTATION, app_target_labels
+from stack.config import load_config
+from stack.names import app_names
+from stack.scrape import APP_JOB, PORT_ANNOTATION, app_target_labels
 from tests.conftest import require_binary
 from tests.synth.synth_harness import LOOPBACK, free_port, one, running, wait_for
 

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synth.config import StackConfig
+from stack.config import StackConfig
 
 PART_OF = "order-api-sre"
 MANAGED_BY = "cdk8s"
 # Flagger's default selector label; it rewrites it to `<name>-primary` on the
 # primary Deployment's pods, which is why Prometheus relabels it into `app`.
 SELECTOR_LABEL = "app"
+
+# API groups of the custom resources (Traefik v3 serves only traefik.io).
+FLAGGER_API = "flagger.app/v1beta1"
+TRAEFIK_API = "traefik.io/v1alpha1"
+# Flagger's built-in checks (no MetricTemplate): success rate in %, p99 in ms.
+REQUEST_SUCCESS_RATE = "request-success-rate"
+REQUEST_DURATION = "request-duration"
+BUILTIN_METRICS = (REQUEST_SUCCESS_RATE, REQUEST_DURATION)
+# Traefik appends the provider that produced a service to its metrics label.
+KUBERNETES_CRD_PROVIDER = "@kubernetescrd"
+PRIMARY = "primary"
+CANARY = "canary"
+TRACKS = (PRIMARY, CANARY)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +45,23 @@ class AppNames:
     @property
     def canary_service(self) -> str:
         return f"{self.name}-canary"
+
+    @property
+    def traefik_service(self) -> str:
+        """The TraefikService Flagger generates, named like the Canary."""
+        return self.name
+
+    def track_service(self, track: str) -> str:
+        """Flagger's Service for one track (`primary` or `canary`)."""
+        return self.primary if track == PRIMARY else self.canary_service
+
+    def track_app(self, track: str) -> str:
+        """The `app` pod label of a track: Flagger relabels the primary's pods."""
+        return self.primary if track == PRIMARY else self.name
+
+    def traefik_backend(self, track: str, port: int | str) -> str:
+        """Traefik's name for a track's Service: `<ns>-<service>-<port>` (provider not included)."""
+        return f"{self.namespace}-{self.track_service(track)}-{port}"
 
     @property
     def selector(self) -> dict[str, str]:

@@ -25,8 +25,8 @@ import yaml
 
 ENV_PREFIX = "ORDER_API_SRE_"
 VALUES_ENV = ENV_PREFIX + "VALUES"
-# Same prefix, not settings: the tests' CRD folder.
-NON_SETTING_ENV = frozenset({VALUES_ENV, ENV_PREFIX + "CRDS"})
+
+NON_SETTING_ENV = frozenset({VALUES_ENV})
 
 
 # Traefik's request-duration buckets (seconds), finer than its default

@@ -43,8 +43,8 @@ from rehearsal.components import (
     start_traefik,
 )
 from rehearsal.exporter import FlaggerExporter, start_exporter
-from synth.config import TRAEFIK_LATENCY_BUCKETS, StackConfig
-from synth.prometheus_config import (
+from stack.config import TRAEFIK_LATENCY_BUCKETS, StackConfig
+from stack.scrape import (
     APP_JOB,
     FLAGGER_JOB,
     POD_LABEL,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from synth.config import VALUES_ENV, ConfigError, StackConfig, load_config
+from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
 
 
 def test_defaults_without_overrides() -> None:

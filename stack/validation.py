@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from synth.config import ConfigError, StackConfig
+from stack.config import ConfigError, StackConfig
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
 UNPINNED_TAGS = {"", "latest"}

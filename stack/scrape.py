@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from order_api import telemetry
-from synth.config import StackConfig
-from synth.naming import SELECTOR_LABEL, app_names
+from stack.config import StackConfig
+from stack.names import SELECTOR_LABEL, app_names
 
 # Target labels the app job produces.
 NAMESPACE_LABEL = "namespace"
