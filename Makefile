@@ -8,20 +8,32 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test run lint bench image dashboards rehearse setup clean
+.PHONY: help synth test test-fast snapshots run lint bench image dashboards rehearse setup clean
+.DEFAULT_GOAL := help
 
-synth: setup ## Synthesize the whole stack into dist/ (the main job)
-	cdk8s synth
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-test: setup ## Run the whole test suite
+synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
+	@$(PY) -m synth.main
+
+test: setup ## Run the whole test suite (what CI runs)
 	$(PY) -m pytest
+
+test-fast: setup ## Run the tests that start no real process (well under a minute)
+	$(PY) -m pytest -m 'not live' -q
+
+snapshots: setup ## Accept changed output snapshots after reviewing the diff
+	$(PY) -m pytest tests -m 'not live' -q --snapshot-update
 
 run: $(VENV)/.installed ## Serve order-api on 127.0.0.1:8080
 	$(VENV)/bin/order-api --host 127.0.0.1 --port 8080
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff check, ruff format --check and mypy over every package
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bare endpoint
 	$(PY) -m order_api.bench
@@ -39,14 +51,16 @@ setup: $(VENV)/.installed node_modules/.installed
 
 # The image's pins constrain the dev venv too: tests run what the image ships.
 $(VENV)/.installed: pyproject.toml service/requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check \
+	@echo "setup: Python virtualenv in $(VENV) (first run: about a minute)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check \
 		--constraint service/requirements.txt -e '.[dev]'
-	touch $@
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-fund --no-audit --loglevel=error
-	touch $@
+	@echo "setup: Node 22 and the cdk8s CLI in node_modules (npm ci)"
+	@npm ci --no-fund --no-audit --loglevel=error
+	@touch $@
 
-clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+clean: ## Remove the virtualenv, node_modules and caches
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache build
