@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from dashboards import external_metrics as ext
 from dashboards import queries
 from stack.config import StackConfig
+from stack.durations import in_words
+from stack.names import CANARY, PRIMARY, app_names
 
 SEVERITY = "severity"
 
@@ -40,10 +42,11 @@ class Alert:
 
 def _tracks(config: StackConfig) -> tuple[str, str]:
     """Matchers for this stack's namespace and both tracks (primary, canary)."""
-    app = config.app.name
+    names = app_names(config)
+    tracks = "|".join(names.track_app(track) for track in (CANARY, PRIMARY))
     return (
         queries.matcher(queries.NAMESPACE_LABEL, "=", config.namespace),
-        queries.matcher(queries.APP_LABEL, "=~", f"{app}|{app}-primary"),
+        queries.matcher(queries.APP_LABEL, "=~", tracks),
     )
 
 
@@ -52,10 +55,10 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
     tracks = _tracks(config)
     canary = config.canary
     error_pct = f"100 * {queries.selector(error_ratio, *tracks)}"
-    p99_ms = (
-        "1000 * histogram_quantile(0.99, sum by "
-        f"({queries.NAMESPACE_LABEL}, {queries.APP_LABEL}, le) "
-        f"({queries.selector(latency_buckets, *tracks)}))"
+    p99_ms = queries.quantile_ms(
+        queries.P99,
+        queries.selector(latency_buckets, *tracks),
+        by=(queries.NAMESPACE_LABEL, queries.APP_LABEL),
     )
     up = queries.selector("up", *tracks)
     status = queries.selector(
@@ -75,7 +78,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} answered "
                 '{{ $value | printf "%.2f" }}% of API requests with 5xx over the last '
-                f"{window_in_words(config)} (threshold {canary.error_rate_max_percent:g}%)."
+                f"{in_words(config.canary.metric_window_s)} (threshold {canary.error_rate_max_percent:g}%)."
             ),
         ),
         Alert(
@@ -121,9 +124,3 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             ),
         ),
     ]
-
-
-def window_in_words(config: StackConfig) -> str:
-    """The recorded-rule window in words for the descriptions."""
-    seconds = config.canary.metric_window_s
-    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"

@@ -1,12 +1,6 @@
-"""The Canary's analysis metrics, once: the Canary, its MetricTemplates and the
-dashboard's analysis table are all built from `analysis_metrics()`.
-
-`unit` is the Grafana unit of the value Flagger records for the metric in
-`flagger_canary_metric_analysis`: the built-in request-duration as seconds
-(`scheduler_metrics.go`: `SetAnalysis(..., val.Seconds())`) although its
-threshold is in milliseconds, request-success-rate in percent, and a
-MetricTemplate's value as the query returns it.
-"""
+"""The Canary's analysis metrics, once: synth builds the Canary and its
+MetricTemplates from `analysis_metrics()`; the dashboard's analysis table shows
+the same names (`queries.ANALYSIS_DISPLAY`, tested to agree)."""
 
 from __future__ import annotations
 
@@ -24,8 +18,6 @@ class AnalysisMetric:
     name: str
     # Flagger's thresholdRange: {"min": ...} or {"max": ...}, in the check's unit.
     threshold: dict[str, float]
-    # Grafana unit of the value Flagger records (see the module docstring).
-    recorded_unit: str
     # The MetricTemplate query; None for Flagger's built-in checks.
     query: str | None = None
 
@@ -38,12 +30,14 @@ def analysis_metrics(config: StackConfig) -> list[AnalysisMetric]:
     """Flagger's built-in Traefik checks first, then the app's own metrics."""
     c = config.canary
     return [
-        AnalysisMetric(name=REQUEST_SUCCESS_RATE, threshold={"min": c.success_rate_min_percent},
-                       recorded_unit="percent"),
-        AnalysisMetric(name=REQUEST_DURATION, threshold={"max": c.latency_max_ms},
-                       recorded_unit="s"),
-        AnalysisMetric(name=ERROR_RATE, threshold={"max": c.error_rate_max_percent},
-                       recorded_unit="percent", query=queries.ERROR_RATE_TEMPLATE),
-        AnalysisMetric(name=LATENCY_P99, threshold={"max": c.latency_max_ms},
-                       recorded_unit="ms", query=queries.LATENCY_P99_TEMPLATE),
-    ]  # fmt: skip
+        AnalysisMetric(name=REQUEST_SUCCESS_RATE, threshold={"min": c.success_rate_min_percent}),
+        AnalysisMetric(name=REQUEST_DURATION, threshold={"max": c.latency_max_ms}),
+        AnalysisMetric(
+            name=ERROR_RATE,
+            threshold={"max": c.error_rate_max_percent},
+            query=queries.ERROR_RATE_TEMPLATE,
+        ),
+        AnalysisMetric(
+            name=LATENCY_P99, threshold={"max": c.latency_max_ms}, query=queries.LATENCY_P99_TEMPLATE
+        ),
+    ]
