@@ -221,7 +221,7 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
     for key, value in values.items():
         here = f"{where}{key}" if where.endswith(" ") else f"{where}.{key}"
         if key not in known:
-            raise ConfigError(f"{here}: unknown setting, {_suggest(str(key), known)}")
+            raise ConfigError(f"{here}: unknown setting, {_suggest(obj, str(key))}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             changes[key] = _apply(current, value, here)
@@ -230,9 +230,19 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
     return dataclasses.replace(obj, **changes)
 
 
-def _suggest(key: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    return f"did you mean `{close[0]}`?" if close else f"known: {', '.join(sorted(known))}"
+def _suggest(obj: Any, key: str) -> str:
+    """The closest valid key; a flat key that moved into a nested section
+    (`cpu_request` -> `resources.cpu_request`) points there."""
+    known = sorted(f.name for f in dataclasses.fields(obj))
+    for name in known:
+        nested = getattr(obj, name)
+        if dataclasses.is_dataclass(nested):
+            prefix = name.removesuffix("resources")
+            for sub in (f.name for f in dataclasses.fields(nested)):
+                if key in (sub, f"{prefix}{sub}"):
+                    return f"did you mean `{name}.{sub}`?"
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean `{close[0]}`?" if close else f"known: {', '.join(known)}"
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, Any]:

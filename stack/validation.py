@@ -34,7 +34,9 @@ PROMETHEUS_BYTES = re.compile(r"(\d+)(B|KB|MB|GB|TB|PB|EB)")
 _BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
 # RFC 1123 label (namespaces, Service names); Flagger appends "-primary" to the app name.
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-DNS_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
 MAX_APP_NAME = 63 - len("-primary")
 # Grafana 12 is OOM-killed at start below this (migrations, plugin loading).
 GRAFANA_MIN_MEMORY = "512Mi"
