@@ -53,7 +53,7 @@ def _tracks(config: StackConfig) -> tuple[str, str]:
 def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: str) -> list[Alert]:
     """The alerts; `error_ratio` and `latency_buckets` are recorded series names."""
     tracks = _tracks(config)
-    canary = config.canary
+    canary, app = config.canary, config.app.name
     error_pct = f"100 * {queries.selector(error_ratio, *tracks)}"
     p99_ms = queries.quantile_ms(
         queries.P99,
@@ -64,7 +64,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
     status = queries.selector(
         ext.FLAGGER_CANARY_STATUS,
         queries.matcher(ext.FLAGGER_NAMESPACE, "=", config.namespace),
-        queries.matcher(ext.FLAGGER_NAME, "=", config.app.name),
+        queries.matcher(ext.FLAGGER_NAME, "=", app),
     )
     canary_status = f"max by ({ext.FLAGGER_NAMESPACE}, {ext.FLAGGER_NAME}) ({status})"
     return [
@@ -74,7 +74,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"{error_pct} > {canary.error_rate_max_percent:g}",
             for_="2m",
             severity="critical",
-            summary="order-api answers too many requests with 5xx",
+            summary=f"{app} answers too many requests with 5xx",
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} answered "
                 '{{ $value | printf "%.2f" }}% of API requests with 5xx over the last '
@@ -87,7 +87,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"{p99_ms} > {canary.latency_max_ms}",
             for_="5m",
             severity="warning",
-            summary="order-api p99 latency is above the canary latency threshold",
+            summary=f"{app} p99 latency is above the canary latency threshold",
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} has a p99 latency of "
                 '{{ $value | printf "%.0f" }} ms (threshold '
@@ -102,9 +102,9 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"absent({up} == 1)",
             for_="1m",
             severity="critical",
-            summary="No order-api target is up",
+            summary=f"No {app} target is up",
             description=(
-                f"Prometheus has no healthy scrape target for {config.app.name} (primary or "
+                f"Prometheus has no healthy scrape target for {app} (primary or "
                 f"canary) in {config.namespace}: the service is down or not discovered."
             ),
             labels=((queries.NAMESPACE_LABEL, config.namespace),),
@@ -115,7 +115,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"{canary_status} == {ext.FLAGGER_STATUS_FAILED}",
             for_="0m",
             severity="warning",
-            summary="Flagger rolled back the order-api canary",
+            summary=f"Flagger rolled back the {app} canary",
             description=(
                 "The last canary analysis of {{ $labels.name }} in {{ $labels.namespace }} "
                 "failed and Flagger routed all traffic back to the primary. It stays firing "
