@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from dashboards import external_metrics as ext
 from dashboards import queries
 from stack.config import StackConfig
+from stack.durations import in_words
+from stack.names import CANARY, PRIMARY, app_names
 
 SEVERITY = "severity"
 
@@ -40,28 +42,29 @@ class Alert:
 
 def _tracks(config: StackConfig) -> tuple[str, str]:
     """Matchers for this stack's namespace and both tracks (primary, canary)."""
-    app = config.app.name
+    names = app_names(config)
+    tracks = "|".join(names.track_app(track) for track in (CANARY, PRIMARY))
     return (
         queries.matcher(queries.NAMESPACE_LABEL, "=", config.namespace),
-        queries.matcher(queries.APP_LABEL, "=~", f"{app}|{app}-primary"),
+        queries.matcher(queries.APP_LABEL, "=~", tracks),
     )
 
 
 def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: str) -> list[Alert]:
     """The alerts; `error_ratio` and `latency_buckets` are recorded series names."""
     tracks = _tracks(config)
-    canary = config.canary
+    canary, app = config.canary, config.app.name
     error_pct = f"100 * {queries.selector(error_ratio, *tracks)}"
-    p99_ms = (
-        "1000 * histogram_quantile(0.99, sum by "
-        f"({queries.NAMESPACE_LABEL}, {queries.APP_LABEL}, le) "
-        f"({queries.selector(latency_buckets, *tracks)}))"
+    p99_ms = queries.quantile_ms(
+        queries.P99,
+        queries.selector(latency_buckets, *tracks),
+        by=(queries.NAMESPACE_LABEL, queries.APP_LABEL),
     )
     up = queries.selector("up", *tracks)
     status = queries.selector(
         ext.FLAGGER_CANARY_STATUS,
         queries.matcher(ext.FLAGGER_NAMESPACE, "=", config.namespace),
-        queries.matcher(ext.FLAGGER_NAME, "=", config.app.name),
+        queries.matcher(ext.FLAGGER_NAME, "=", app),
     )
     canary_status = f"max by ({ext.FLAGGER_NAMESPACE}, {ext.FLAGGER_NAME}) ({status})"
     return [
@@ -71,11 +74,11 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"{error_pct} > {canary.error_rate_max_percent:g}",
             for_="2m",
             severity="critical",
-            summary="order-api answers too many requests with 5xx",
+            summary=f"{app} answers too many requests with 5xx",
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} answered "
                 '{{ $value | printf "%.2f" }}% of API requests with 5xx over the last '
-                f"{window_in_words(config)} (threshold {canary.error_rate_max_percent:g}%)."
+                f"{in_words(config.canary.metric_window_s)} (threshold {canary.error_rate_max_percent:g}%)."
             ),
         ),
         Alert(
@@ -84,7 +87,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"{p99_ms} > {canary.latency_max_ms}",
             for_="5m",
             severity="warning",
-            summary="order-api p99 latency is above the canary latency threshold",
+            summary=f"{app} p99 latency is above the canary latency threshold",
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} has a p99 latency of "
                 '{{ $value | printf "%.0f" }} ms (threshold '
@@ -99,9 +102,9 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"absent({up} == 1)",
             for_="1m",
             severity="critical",
-            summary="No order-api target is up",
+            summary=f"No {app} target is up",
             description=(
-                f"Prometheus has no healthy scrape target for {config.app.name} (primary or "
+                f"Prometheus has no healthy scrape target for {app} (primary or "
                 f"canary) in {config.namespace}: the service is down or not discovered."
             ),
             labels=((queries.NAMESPACE_LABEL, config.namespace),),
@@ -112,7 +115,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             expr=f"{canary_status} == {ext.FLAGGER_STATUS_FAILED}",
             for_="0m",
             severity="warning",
-            summary="Flagger rolled back the order-api canary",
+            summary=f"Flagger rolled back the {app} canary",
             description=(
                 "The last canary analysis of {{ $labels.name }} in {{ $labels.namespace }} "
                 "failed and Flagger routed all traffic back to the primary. It stays firing "
@@ -121,9 +124,3 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             ),
         ),
     ]
-
-
-def window_in_words(config: StackConfig) -> str:
-    """The recorded-rule window in words for the descriptions."""
-    seconds = config.canary.metric_window_s
-    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"

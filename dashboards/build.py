@@ -22,9 +22,8 @@ from stack.config import ConfigError, StackConfig, load_config
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "dist" / "dashboards"
 
-DASHBOARDS: dict[str, Callable[[StackConfig], g.Dashboard]] = {
-    "order-api-canary.json": order_api.dashboard,
-}
+# Each dashboard is written as `<uid>.json`.
+DASHBOARDS: tuple[Callable[[StackConfig], g.Dashboard], ...] = (order_api.dashboard,)
 
 
 def to_json(dashboard: g.Dashboard) -> str:
@@ -35,7 +34,8 @@ def to_json(dashboard: g.Dashboard) -> str:
 
 def dashboards_json(config: StackConfig) -> dict[str, str]:
     """File name -> dashboard JSON text."""
-    return {name: to_json(build(config)) for name, build in DASHBOARDS.items()}
+    built = [build(config) for build in DASHBOARDS]
+    return {f"{d.uid}.json": to_json(d) for d in built}
 
 
 def write(config: StackConfig, out_dir: Path) -> list[Path]:

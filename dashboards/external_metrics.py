@@ -8,6 +8,8 @@ rename upstream is one edit.
 
 from __future__ import annotations
 
+from stack.names import AppNames
+
 # --- Flagger (exported by the flagger controller on :8080/metrics) ---------
 # Gauge {name, namespace}: 0 Progressing, 1 any other phase (Succeeded,
 # Initialized, Promoting, ...), 2 Failed (rolled back).
@@ -46,11 +48,11 @@ TRAEFIK_SERVICE = "service"
 TRAEFIK_CODE = "code"
 
 
-def traefik_service_regex(namespace: str, app: str, track: str) -> str:
+def traefik_service_regex(names: AppNames, track: str) -> str:
     """Regex for Traefik's `service` label of one Flagger-generated service.
 
-    Flagger names them `<namespace>-<app>-<track>-<port>` and Traefik appends
-    the provider (`@kubernetescrd` in a cluster, `@file` in the rehearsal), so
-    the suffix is left open.
+    `AppNames.traefik_backend` names them `<namespace>-<app>-<track>-<port>`;
+    Traefik appends the provider (`@kubernetescrd` in a cluster, `@file` in
+    the rehearsal), so the port and suffix are left open.
     """
-    return f"{namespace}-{app}-{track}-.*"
+    return names.traefik_backend(track, ".*")

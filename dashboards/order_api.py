@@ -19,8 +19,6 @@ from dashboards import queries as q
 from order_api import telemetry
 from stack.config import StackConfig
 
-UID = "order-api-canary"
-TITLE = "order-api / Canary"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GRID_WIDTH = 24
 
@@ -116,10 +114,11 @@ def _phase_mappings() -> list[dict[str, Any]]:
     return [{"type": "value", "options": options}]
 
 
-def panels(config: StackConfig) -> list[g.Panel]:
-    app = config.app.name
-    canary = config.canary
-    status_panels: list[g.Panel] = [
+def _status_panels(config: StackConfig) -> list[g.Panel]:
+    app, canary = config.app.name, config.canary
+    steps = (f"steps {', '.join(map(str, canary.step_weights))}%" if canary.step_weights
+             else f"step {canary.step_weight}%")  # fmt: skip
+    return [
         _stat(
             "Canary Phase",
             f"Flagger's last known state of this Canary ({ext.FLAGGER_CANARY_STATUS}): Progressing "
@@ -137,7 +136,7 @@ def panels(config: StackConfig) -> list[g.Panel]:
             "Canary Weight",
             "Percent of traffic Flagger currently routes to the canary "
             f"({ext.FLAGGER_CANARY_WEIGHT} "
-            f"of workload {app}); max is {canary.max_weight}%, step {canary.step_weight}%.",
+            f"of workload {app}); max is {canary.effective_max_weight}%, {steps}.",
             "percent",
             [_target(q.CANARY_WEIGHT, "canary weight", "A", app=app, instant=True)],
             (4, 0, 4, 5),
@@ -160,7 +159,8 @@ def panels(config: StackConfig) -> list[g.Panel]:
             "Rollouts",
             "Canary analyses Flagger finished in the selected range: promoted "
             f"({ext.FLAGGER_CANARY_SUCCESSES_TOTAL}) and rolled back "
-            f"({ext.FLAGGER_CANARY_FAILURES_TOTAL}).",
+            f"({ext.FLAGGER_CANARY_FAILURES_TOTAL}). Flagger creates these counters at 1, so "
+            "a counter born inside the range counts with its value.",
             "short",
             [
                 _target(q.CANARY_PROMOTIONS, "promoted", "A", app=app, instant=True),
@@ -169,7 +169,11 @@ def panels(config: StackConfig) -> list[g.Panel]:
             (16, 0, 8, 5),
         ),
     ]
-    graph_panels: list[g.Panel] = [
+
+
+def _traffic_panels(config: StackConfig) -> list[g.Panel]:
+    app = config.app.name
+    return [
         _timeseries(
             "Request Rate",
             "API requests per second answered by the primary and the canary, from the apps' "
@@ -206,18 +210,42 @@ def panels(config: StackConfig) -> list[g.Panel]:
             fillOpacity=40,
             valueMin=0,
             valueMax=100,
-            overrides=[
-                {
-                    "matcher": {"id": "byFrameRefID", "options": "C"},
-                    "properties": [
-                        {"id": "custom.stacking", "value": {"mode": "none", "group": "A"}},
-                        {"id": "custom.fillOpacity", "value": 0},
-                        {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
-                        {"id": "custom.lineWidth", "value": 2},
-                    ],
-                }
-            ],
+            overrides=[_dashed_unstacked("C")],
         ),
+    ]
+
+
+def _dashed_unstacked(ref: str) -> dict[str, Any]:
+    """An overlay line drawn over a stacked chart, not part of the stack."""
+    return {
+        "matcher": {"id": "byFrameRefID", "options": ref},
+        "properties": [
+            {"id": "custom.stacking", "value": {"mode": "none", "group": "A"}},
+            {"id": "custom.fillOpacity", "value": 0},
+            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            {"id": "custom.lineWidth", "value": 2},
+        ],
+    }
+
+
+def _gate_panels(config: StackConfig) -> list[g.Panel]:
+    app, canary = config.app.name, config.canary
+    latency_targets = [
+        _target(expr, f"{track} p{quantile}", ref, app=app)
+        for ref, (track, quantile, expr) in zip(
+            "ABCDEF",
+            [
+                ("primary", 50, q.LATENCY_P50_PRIMARY),
+                ("primary", 95, q.LATENCY_P95_PRIMARY),
+                ("primary", 99, q.LATENCY_P99_PRIMARY),
+                ("canary", 50, q.LATENCY_P50_CANARY),
+                ("canary", 95, q.LATENCY_P95_CANARY),
+                ("canary", 99, q.LATENCY_P99_CANARY),
+            ],
+            strict=True,
+        )
+    ]
+    return [
         _timeseries(
             "Error Rate %",
             "5xx answers / all API requests * 100, per track. 0 (not a gap) when a track "
@@ -238,54 +266,72 @@ def panels(config: StackConfig) -> list[g.Panel]:
             f"({telemetry.REQUEST_LATENCY}). The red line is the canary latency threshold "
             f"({canary.latency_max_ms} ms, canary.latency_max_ms).",
             "ms",
-            [
-                _target(q.LATENCY_P50_PRIMARY, "primary p50", "A", app=app),
-                _target(q.LATENCY_P95_PRIMARY, "primary p95", "B", app=app),
-                _target(q.LATENCY_P99_PRIMARY, "primary p99", "C", app=app),
-                _target(q.LATENCY_P50_CANARY, "canary p50", "D", app=app),
-                _target(q.LATENCY_P95_CANARY, "canary p95", "E", app=app),
-                _target(q.LATENCY_P99_CANARY, "canary p99", "F", app=app),
-            ],
+            latency_targets,
             (0, 21, 12, 8),
             limit=(RED, canary.latency_max_ms),
             valueMin=0,
         ),
-        _timeseries(
-            "Router: Requests to Primary and Canary",
-            "Requests per second Traefik sent to the primary and canary services Flagger "
-            f"generates ({ext.TRAEFIK_SERVICE_REQUESTS_TOTAL}, service "
-            "<namespace>-<app>-primary|canary-<port>@provider). Only traffic through the "
-            "ingress counts here: this is what Flagger's built-in checks see.",
-            "reqps",
-            [
-                _target(q.ROUTER_RATE_PRIMARY, "primary", "A", app=app),
-                _target(q.ROUTER_RATE_CANARY, "canary", "B", app=app),
-            ],
-            (12, 21, 12, 8),
-        ),
     ]
-    table = g.Table(
+
+
+def _router_panel(config: StackConfig) -> g.Panel:
+    app = config.app.name
+    return _timeseries(
+        "Router: Requests to Primary and Canary",
+        "Requests per second Traefik sent to the primary and canary services Flagger "
+        f"generates ({ext.TRAEFIK_SERVICE_REQUESTS_TOTAL}, service "
+        "<namespace>-<app>-primary|canary-<port>@provider). Only traffic through the "
+        "ingress counts here: this is what Flagger's built-in checks see.",
+        "reqps",
+        [
+            _target(q.ROUTER_RATE_PRIMARY, "primary", "A", app=app),
+            _target(q.ROUTER_RATE_CANARY, "canary", "B", app=app),
+        ],
+        (12, 21, 12, 8),
+    )
+
+
+def _analysis_table(config: StackConfig) -> g.Panel:
+    canary = config.canary
+    return g.Table(
         title="Canary Analysis: Last Metric Values",
         description="The value each analysis metric returned at Flagger's last check "
-        f"({ext.FLAGGER_CANARY_METRIC_ANALYSIS}): request-success-rate in %, request-duration "
-        "in ms, "
-        f"and the MetricTemplates' values. Gates: success rate >= "
-        f"{canary.success_rate_min_percent:g}%, p99 <= {canary.latency_max_ms} ms, error rate "
-        f"<= {canary.error_rate_max_percent:g}%.",
+        f"({ext.FLAGGER_CANARY_METRIC_ANALYSIS}), each row in the unit of its `unit` column: "
+        "request-success-rate and error-rate in %, request-duration and latency-p99 in ms "
+        "(Flagger records request-duration in seconds; the table multiplies it by 1000). "
+        f"Gates: success rate >= {canary.success_rate_min_percent:g}%, request-duration and "
+        f"p99 <= {canary.latency_max_ms} ms, error rate <= {canary.error_rate_max_percent:g}%.",
         dataSource=DATASOURCE,
-        targets=[_target(q.CANARY_ANALYSIS_VALUES, "", "A", app=app, table=True)],
-        unit="short",
+        targets=[_target(q.CANARY_ANALYSIS_TABLE, "", "A", app=config.app.name, table=True)],
+        unit="none",
+        overrides=[
+            {"matcher": {"id": "byName", "options": "value"},
+             "properties": [{"id": "decimals", "value": 2}]}
+        ],  # fmt: skip
         gridPos=g.GridPos(h=6, w=GRID_WIDTH, x=0, y=29),
         editable=False,
         thresholds=_steps(),
         transformations=[
             {
                 "id": "organize",
-                "options": {"excludeByName": {"Time": True}, "renameByName": {"Value": "value"}},
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {ext.FLAGGER_METRIC: 0, "Value": 1, q.ANALYSIS_UNIT_LABEL: 2},
+                    "renameByName": {"Value": "value"},
+                },
             }
         ],
     )
-    return [*status_panels, *graph_panels, table]
+
+
+def panels(config: StackConfig) -> list[g.Panel]:
+    return [
+        *_status_panels(config),
+        *_traffic_panels(config),
+        *_gate_panels(config),
+        _router_panel(config),
+        _analysis_table(config),
+    ]
 
 
 def templating(config: StackConfig) -> g.Templating:
@@ -308,13 +354,22 @@ def templating(config: StackConfig) -> g.Templating:
     return g.Templating(list=[datasource, namespace])
 
 
+def uid(config: StackConfig) -> str:
+    return f"{config.app.name}-canary"
+
+
+def title(config: StackConfig) -> str:
+    return f"{config.app.name} / Canary"
+
+
 def dashboard(config: StackConfig) -> g.Dashboard:
+    app = config.app.name
     return g.Dashboard(
-        title=TITLE,
-        uid=UID,
-        description="Primary vs canary of order-api during a Flagger rollout: RED metrics, "
+        title=title(config),
+        uid=uid(config),
+        description=f"Primary vs canary of {app} during a Flagger rollout: RED metrics, "
         "traffic split, router view and Flagger's analysis.",
-        tags=["order-api", "canary", "flagger"],
+        tags=[app, "canary", "flagger"],
         editable=False,
         timezone="utc",
         refresh="30s",

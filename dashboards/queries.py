@@ -27,6 +27,15 @@ from string import Template
 from dashboards import external_metrics as ext
 from order_api import telemetry as t
 from stack import scrape
+from stack.names import (
+    CANARY,
+    ERROR_RATE,
+    LATENCY_P99,
+    PRIMARY,
+    REQUEST_DURATION,
+    REQUEST_SUCCESS_RATE,
+    AppNames,
+)
 
 # Grafana variables.
 NAMESPACE = "$namespace"
@@ -34,8 +43,10 @@ RATE_INTERVAL = "$__rate_interval"
 RANGE = "$__range"
 # Build-time placeholder for the app name (see module docstring).
 APP = "$app"
-PRIMARY_APP = f"{APP}-primary"
-CANARY_APP = APP
+# Flagger's names with both placeholders, spelled by stack.names.
+_NAMES = AppNames(name=APP, namespace=NAMESPACE)
+PRIMARY_APP = _NAMES.track_app(PRIMARY)
+CANARY_APP = _NAMES.track_app(CANARY)
 
 # A label the by-status-class query derives from `status` ("2xx", "5xx", ...).
 STATUS_CLASS = "status_class"
@@ -105,9 +116,17 @@ def error_percent(namespace: str, app_matcher: str, window: str) -> str:
     return f"100 * ({errors} or vector(0)) / ({total} > 0)"
 
 
+def quantile_ms(quantile: float, bucket_rates: str, *, by: tuple[str, ...] = ()) -> str:
+    """A histogram quantile in milliseconds over per-`le` bucket rates."""
+    labels = ", ".join((*by, "le"))
+    return f"1000 * histogram_quantile({quantile}, sum by ({labels}) ({bucket_rates}))"
+
+
 def latency_quantile_ms(quantile: float, namespace: str, app_matcher: str, window: str) -> str:
-    buckets = rate(api_latency_buckets(namespace, app_matcher), window)
-    return f"1000 * histogram_quantile({quantile}, sum by (le) ({buckets}))"
+    return quantile_ms(quantile, rate(api_latency_buckets(namespace, app_matcher), window))
+
+
+P99 = 0.99
 
 
 _PRIMARY = matcher(APP_LABEL, "=", PRIMARY_APP)
@@ -158,20 +177,20 @@ ERROR_RATE_CANARY = error_percent(NAMESPACE, _CANARY, RATE_INTERVAL)
 # Latency quantiles per track (milliseconds).
 LATENCY_P50_PRIMARY = latency_quantile_ms(0.5, NAMESPACE, _PRIMARY, RATE_INTERVAL)
 LATENCY_P95_PRIMARY = latency_quantile_ms(0.95, NAMESPACE, _PRIMARY, RATE_INTERVAL)
-LATENCY_P99_PRIMARY = latency_quantile_ms(0.99, NAMESPACE, _PRIMARY, RATE_INTERVAL)
+LATENCY_P99_PRIMARY = latency_quantile_ms(P99, NAMESPACE, _PRIMARY, RATE_INTERVAL)
 LATENCY_P50_CANARY = latency_quantile_ms(0.5, NAMESPACE, _CANARY, RATE_INTERVAL)
 LATENCY_P95_CANARY = latency_quantile_ms(0.95, NAMESPACE, _CANARY, RATE_INTERVAL)
-LATENCY_P99_CANARY = latency_quantile_ms(0.99, NAMESPACE, _CANARY, RATE_INTERVAL)
+LATENCY_P99_CANARY = latency_quantile_ms(P99, NAMESPACE, _CANARY, RATE_INTERVAL)
 
 
 # Router view: what Traefik sent to each Flagger-generated service.
 def _router_rate(track: str) -> str:
-    service = matcher(ext.TRAEFIK_SERVICE, "=~", ext.traefik_service_regex(NAMESPACE, APP, track))
+    service = matcher(ext.TRAEFIK_SERVICE, "=~", ext.traefik_service_regex(_NAMES, track))
     return f"sum({rate(selector(ext.TRAEFIK_SERVICE_REQUESTS_TOTAL, service))})"
 
 
-ROUTER_RATE_PRIMARY = _router_rate("primary")
-ROUTER_RATE_CANARY = _router_rate("canary")
+ROUTER_RATE_PRIMARY = _router_rate(PRIMARY)
+ROUTER_RATE_CANARY = _router_rate(CANARY)
 
 # Flagger's view of the rollout.
 _FLAGGER_CANARY = (
@@ -181,11 +200,49 @@ _FLAGGER_CANARY = (
 CANARY_PHASE = f"max({selector(ext.FLAGGER_CANARY_STATUS, *_FLAGGER_CANARY)})"
 _ANALYSIS_SERIES = selector(ext.FLAGGER_CANARY_METRIC_ANALYSIS, *_FLAGGER_CANARY)
 CANARY_ANALYSIS_VALUES = f"max by ({ext.FLAGGER_METRIC}) ({_ANALYSIS_SERIES})"
-CANARY_ROLLBACKS = (
-    f"sum({increase(selector(ext.FLAGGER_CANARY_FAILURES_TOTAL, *_FLAGGER_CANARY))}) or vector(0)"
+# How the analysis table shows each metric: (name, factor, unit). Flagger
+# records the built-in request-duration in seconds (`SetAnalysis(...,
+# val.Seconds())`) though its threshold is in ms, request-success-rate in %,
+# and a MetricTemplate's value as the query returns it.
+ANALYSIS_UNIT_LABEL = "unit"
+ANALYSIS_DISPLAY: tuple[tuple[str, int, str], ...] = (
+    (REQUEST_SUCCESS_RATE, 1, "%"),
+    (REQUEST_DURATION, 1000, "ms"),
+    (ERROR_RATE, 1, "%"),
+    (LATENCY_P99, 1, "ms"),
 )
-CANARY_PROMOTIONS = (
-    f"sum({increase(selector(ext.FLAGGER_CANARY_SUCCESSES_TOTAL, *_FLAGGER_CANARY))}) or vector(0)"
+
+
+def _analysis_row(metric: str, factor: int, unit: str) -> str:
+    series = selector(
+        ext.FLAGGER_CANARY_METRIC_ANALYSIS, *_FLAGGER_CANARY, matcher(ext.FLAGGER_METRIC, "=", metric)
+    )
+    value = f"max by ({ext.FLAGGER_METRIC}) ({series})"
+    scaled = value if factor == 1 else f"{factor} * {value}"
+    return f'label_replace({scaled}, "{ANALYSIS_UNIT_LABEL}", "{unit}", "{ext.FLAGGER_METRIC}", ".*")'
+
+
+# One row per analysis metric, each in its own unit (the `unit` column).
+CANARY_ANALYSIS_TABLE = " or ".join(_analysis_row(*row) for row in ANALYSIS_DISPLAY)
+
+
+def events_in_range(counter: str, window: str = RANGE) -> str:
+    """How often a counter went up in the range, counting series born in it.
+
+    Flagger creates its rollout counters at 1, with no 0 sample before
+    (`pkg/metrics/recorder.go`), so `increase()` misses the first event of
+    every series born inside the range (the first rollout after a Flagger
+    start, a new Flagger pod). A series without a sample a range ago counts
+    with its last value (every event since it was born); older series count
+    their increase. Rounded: `increase()` extrapolates to the range edges.
+    """
+    born = f"last_over_time({counter}[{window}]) unless {counter} offset {window}"
+    return f"round(sum(({born}) or {increase(counter, window)})) or vector(0)"
+
+
+CANARY_ROLLBACKS = events_in_range(selector(ext.FLAGGER_CANARY_FAILURES_TOTAL, *_FLAGGER_CANARY))
+CANARY_PROMOTIONS = events_in_range(
+    selector(ext.FLAGGER_CANARY_SUCCESSES_TOTAL, *_FLAGGER_CANARY)
 )
 
 # --- Flagger MetricTemplates (queries run by Flagger against the canary) -----
@@ -200,7 +257,7 @@ _F_CANARY = matcher(APP_LABEL, "=", _F_TARGET)
 # a failed check ("no values found"), like its built-in success-rate check.
 ERROR_RATE_TEMPLATE = error_percent(_F_NAMESPACE, _F_CANARY, _F_INTERVAL)
 # Canary p99 latency in milliseconds over API requests.
-LATENCY_P99_TEMPLATE = latency_quantile_ms(0.99, _F_NAMESPACE, _F_CANARY, _F_INTERVAL)
+LATENCY_P99_TEMPLATE = latency_quantile_ms(P99, _F_NAMESPACE, _F_CANARY, _F_INTERVAL)
 
 
 # --- Rendering -----------------------------------------------------------------

@@ -18,9 +18,7 @@ import yaml
 from dashboards import alerts, queries
 from order_api import telemetry as t
 from stack.config import StackConfig
-
-RECORDING_FILE = "order-api-recording.rules.yml"
-ALERTING_FILE = "order-api-alerts.rules.yml"
+from stack.durations import duration
 
 # Aggregation level of every recorded series (the relabeled target labels).
 LEVEL_LABELS: tuple[str, ...] = (queries.NAMESPACE_LABEL, queries.APP_LABEL)
@@ -32,15 +30,12 @@ class RecordingRule:
     expr: str
 
 
-def duration(seconds: int) -> str:
-    """Prometheus duration text: 60 -> "1m", 90 -> "90s", 3600 -> "1h"."""
-    if seconds <= 0:
-        raise ValueError(f"canary.metric_window_s: must be positive, got {seconds}")
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
+def recording_file(config: StackConfig) -> str:
+    return f"{config.app.name}-recording.rules.yml"
+
+
+def alerting_file(config: StackConfig) -> str:
+    return f"{config.app.name}-alerts.rules.yml"
 
 
 def window(config: StackConfig) -> str:
@@ -103,7 +98,8 @@ def rules_yaml(config: StackConfig) -> dict[str, str]:
             latency_buckets=latency_buckets_name(config),
         )
     ]
+    app = config.app.name
     return {
-        RECORDING_FILE: _dump([{"name": "order-api.recording", "rules": recording}]),
-        ALERTING_FILE: _dump([{"name": "order-api.alerts", "rules": alerting}]),
+        recording_file(config): _dump([{"name": f"{app}.recording", "rules": recording}]),
+        alerting_file(config): _dump([{"name": f"{app}.alerts", "rules": alerting}]),
     }

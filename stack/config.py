@@ -15,11 +15,12 @@ A bad value stops with a ConfigError naming the field and its source.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -40,6 +41,16 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Resources:
+    """A container's requests and limits, as Kubernetes quantities ("100m", "256Mi")."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppConfig:
     """The order-api workload."""
 
@@ -48,10 +59,11 @@ class AppConfig:
     image_tag: str = "1.0.0"
     container_port: int = 8080
     service_port: int = 80
-    cpu_request: str = "100m"
-    cpu_limit: str = "500m"
-    memory_request: str = "128Mi"
-    memory_limit: str = "256Mi"
+    resources: Resources = field(
+        default_factory=lambda: Resources(
+            cpu_request="100m", cpu_limit="500m", memory_request="128Mi", memory_limit="256Mi"
+        )
+    )
     min_replicas: int = 2
     max_replicas: int = 6
     cpu_target_percent: int = 70
@@ -97,6 +109,9 @@ class CanaryConfig:
     threshold: int = 5
     max_weight: int = 50
     step_weight: int = 10
+    # Flagger's `stepWeights` (e.g. [5, 10, 25, 50]): when set, they replace
+    # step_weight/max_weight and the last one is the max weight.
+    step_weights: tuple[int, ...] = ()
     # Each metric window must cover at least two scrapes.
     metric_window_s: int = 60
     success_rate_min_percent: float = 99.0
@@ -106,6 +121,18 @@ class CanaryConfig:
     # The port the loadtester image listens on (its -port flag).
     loadtester_port: int = 8080
     load_rps: int = 10
+
+    @property
+    def weights(self) -> tuple[int, ...]:
+        """The canary weight at each analysis step, in Flagger's order."""
+        if self.step_weights:
+            return self.step_weights
+        steps = -(-self.max_weight // self.step_weight)  # ceil: Flagger caps the last step
+        return tuple(min(self.max_weight, n * self.step_weight) for n in range(1, steps + 1))
+
+    @property
+    def effective_max_weight(self) -> int:
+        return self.weights[-1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,16 +147,19 @@ class MonitoringConfig:
     # The TSDB lives on an emptyDir: cap it below the volume's size limit.
     retention_size: str = "3GB"
     storage_size_limit: str = "4Gi"
-    prometheus_cpu_request: str = "200m"
-    prometheus_cpu_limit: str = "1"
-    prometheus_memory_request: str = "512Mi"
-    prometheus_memory_limit: str = "1Gi"
+    prometheus_resources: Resources = field(
+        default_factory=lambda: Resources(
+            cpu_request="200m", cpu_limit="1", memory_request="512Mi", memory_limit="1Gi"
+        )
+    )
     grafana_image: str = "grafana/grafana:12.2.1"
     grafana_port: int = 3000
-    grafana_cpu_request: str = "100m"
-    grafana_cpu_limit: str = "500m"
-    grafana_memory_request: str = "128Mi"
-    grafana_memory_limit: str = "256Mi"
+    # Grafana 12 needs more than 256Mi at start (migrations, plugin loading).
+    grafana_resources: Resources = field(
+        default_factory=lambda: Resources(
+            cpu_request="100m", cpu_limit="500m", memory_request="256Mi", memory_limit="512Mi"
+        )
+    )
     grafana_admin_secret: str = "grafana-admin"
     datasource_uid: str = "prometheus"
     traefik_namespace: str = "traefik"
@@ -153,8 +183,20 @@ class StackConfig:
         return f"http://{m.prometheus_service}.{self.namespace}:{m.prometheus_port}"
 
 
-def _coerce(value: Any, kind: type, where: str) -> Any:
+def _coerce_tuple(value: Any, item: type, where: str) -> tuple[Any, ...]:
+    """A YAML list, or a string "[10, 20]" / "10,20" from the environment."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = _coerce(text, list, where) if text.startswith("[") else text.split(",")
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
     """Convert a YAML or environment value to `kind`, strictly."""
+    if get_origin(kind) is tuple:
+        return _coerce_tuple(value, get_args(kind)[0], where)
     if isinstance(value, str) and kind is not str:
         try:
             value = yaml.safe_load(value)
@@ -179,7 +221,7 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
     for key, value in values.items():
         here = f"{where}{key}" if where.endswith(" ") else f"{where}.{key}"
         if key not in known:
-            raise ConfigError(f"{here}: unknown setting (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"{here}: unknown setting, {_suggest(obj, str(key))}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             changes[key] = _apply(current, value, here)
@@ -188,11 +230,27 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
     return dataclasses.replace(obj, **changes)
 
 
+def _suggest(obj: Any, key: str) -> str:
+    """The closest valid key; a flat key that moved into a nested section
+    (`cpu_request` -> `resources.cpu_request`) points there."""
+    known = sorted(f.name for f in dataclasses.fields(obj))
+    for name in known:
+        nested = getattr(obj, name)
+        if dataclasses.is_dataclass(nested):
+            prefix = name.removesuffix("resources")
+            for sub in (f.name for f in dataclasses.fields(nested)):
+                if key in (sub, f"{prefix}{sub}"):
+                    return f"did you mean `{name}.{sub}`?"
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean `{close[0]}`?" if close else f"known: {', '.join(known)}"
+
+
 def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
     """Nest ORDER_API_SRE_SECTION__FIELD variables into a values mapping."""
     nested: dict[str, Any] = {}
     for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_ENV:
+        # An empty variable means unset, as in the service's own settings.
+        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_ENV or raw == "":
             continue
         parts = name.removeprefix(ENV_PREFIX).lower().split("__")
         target = nested

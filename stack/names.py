@@ -24,6 +24,15 @@ TRAEFIK_API = "traefik.io/v1alpha1"
 REQUEST_SUCCESS_RATE = "request-success-rate"
 REQUEST_DURATION = "request-duration"
 BUILTIN_METRICS = (REQUEST_SUCCESS_RATE, REQUEST_DURATION)
+# Our own checks, each a MetricTemplate named `<app>-<metric>`.
+ERROR_RATE = "error-rate"
+LATENCY_P99 = "latency-p99"
+TEMPLATE_METRICS = (ERROR_RATE, LATENCY_P99)
+# The webhooks of the Canary (the rehearsal reads them from dist/ by type).
+ACCEPTANCE_TEST = "acceptance-test"
+LOAD_TEST_START = "load-test-start"
+LOAD_TEST = "load-test"
+LOADTESTER = "flagger-loadtester"
 # Traefik appends the provider that produced a service to its metrics label.
 KUBERNETES_CRD_PROVIDER = "@kubernetescrd"
 PRIMARY = "primary"
@@ -50,6 +59,10 @@ class AppNames:
     def traefik_service(self) -> str:
         """The TraefikService Flagger generates, named like the Canary."""
         return self.name
+
+    def metric_template(self, metric: str) -> str:
+        """Our MetricTemplate for one of TEMPLATE_METRICS."""
+        return f"{self.name}-{metric}"
 
     def track_service(self, track: str) -> str:
         """Flagger's Service for one track (`primary` or `canary`)."""

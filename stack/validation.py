@@ -1,26 +1,99 @@
 """Checks that the config types cannot express, made before anything is written.
 
 Flagger accepts a Canary that it then fails at run time (for example a metric
-window shorter than two scrapes returns "no values found"); these checks stop
-such a config at synth time, naming the field.
+window shorter than two scrapes returns "no values found"), and Kubernetes
+rejects a malformed quantity only at apply time; these checks stop such a
+config at synth time, naming the field.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from decimal import Decimal
 
-from stack.config import ConfigError, StackConfig
+from order_api import telemetry
+from stack.config import TRAEFIK_LATENCY_BUCKETS, ConfigError, Resources, StackConfig
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
 UNPINNED_TAGS = {"", "latest"}
 # The container image tag grammar; the tag is also the pod's ORDER_API_VERSION.
 IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# Kubernetes' resource.Quantity: a signed decimal, then a binary or decimal SI
+# suffix or a decimal exponent ("100m", "1.5", "256Mi", "1e3").
+QUANTITY = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?\d+)?")
+_SUFFIX = {
+    "": Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3, "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+}  # fmt: skip
+# Prometheus durations (model.ParseDuration): units from largest to smallest, each once.
+PROMETHEUS_DURATION = re.compile(r"(?!$)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
+# --storage.tsdb.retention.size: Prometheus' base-2 byte units.
+PROMETHEUS_BYTES = re.compile(r"(\d+)(B|KB|MB|GB|TB|PB|EB)")
+_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
+# RFC 1123 label (namespaces, Service names); Flagger appends "-primary" to the app name.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
+MAX_APP_NAME = 63 - len("-primary")
+# Grafana 12 is OOM-killed at start below this (migrations, plugin loading).
+GRAFANA_MIN_MEMORY = "512Mi"
+# Flagger leaves a weight of 0 out of the TraefikService, and Traefik gives a
+# service without a weight the weight 1: at maxWeight 100 the primary would
+# still get 1/101 of the traffic instead of none.
+MAX_CANARY_WEIGHT = 99
+
+
+def quantity(text: str) -> Decimal | None:
+    """The value of a Kubernetes quantity, or None when `text` is not one."""
+    match = QUANTITY.fullmatch(text)
+    if match is None:
+        return None
+    number, suffix = Decimal(match[1]), match[2] or ""
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** int(suffix[1:])
+    return number * _SUFFIX[suffix]
+
+
+def prometheus_bytes(text: str) -> int | None:
+    match = PROMETHEUS_BYTES.fullmatch(text)
+    return int(match[1]) * 1024 ** _BYTE_UNITS.index(match[2]) if match else None
+
+
+def _resource_problems(where: str, r: Resources) -> Iterator[str]:
+    values = {}
+    for key in ("cpu_request", "cpu_limit", "memory_request", "memory_limit"):
+        text = getattr(r, key)
+        value = quantity(text)
+        if value is None or value <= 0:
+            yield (f"{where}.{key}: must be a positive Kubernetes quantity "
+                   f"(e.g. 100m, 0.5, 256Mi) (got {text!r})")  # fmt: skip
+        values[key] = value
+    for kind in ("cpu", "memory"):
+        request, limit = values[f"{kind}_request"], values[f"{kind}_limit"]
+        if request is not None and limit is not None and request > limit:
+            yield (f"{where}.{kind}_request: must not exceed {where}.{kind}_limit "
+                   f"(got {getattr(r, f'{kind}_request')!r} > {getattr(r, f'{kind}_limit')!r})")  # fmt: skip
+
+
+def _on_edge(gate_s: float, buckets: tuple[float, ...]) -> bool:
+    return any(abs(edge - gate_s) < 1e-9 for edge in buckets)
 
 
 def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
     """(field, ok, why) for every rule."""
-    a, k, m = c.app, c.canary, c.monitoring
+    a, k, m, i = c.app, c.canary, c.monitoring, c.ingress
+    gate_s = k.latency_max_ms / 1000
+    increasing = all(x < y for x, y in zip(k.step_weights, k.step_weights[1:], strict=False))
     return [
+        ("namespace", bool(DNS_LABEL.fullmatch(c.namespace)) and len(c.namespace) <= 63,
+         "must be a DNS label: 1-63 of a-z, 0-9, - (not starting or ending with -)"),
+        ("app.name", bool(DNS_LABEL.fullmatch(a.name)) and len(a.name) <= MAX_APP_NAME,
+         f"must be a DNS label of at most {MAX_APP_NAME} characters "
+         "(Flagger names the primary `<name>-primary`)"),
+        ("ingress.host", bool(DNS_NAME.fullmatch(i.host)), "must be a DNS name"),
         ("app.image_tag", a.image_tag not in UNPINNED_TAGS, "must be a pinned tag, not 'latest'"),
         ("app.image_tag", bool(IMAGE_TAG.fullmatch(a.image_tag)),
          "must be an image tag: 1-128 of letters, digits, _ . - (not starting with . or -)"),
@@ -36,16 +109,44 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
         ("canary.interval_s", k.interval_s >= MIN_ANALYSIS_INTERVAL_S,
          f"Flagger needs an analysis interval of at least {MIN_ANALYSIS_INTERVAL_S}s"),
         ("canary.threshold", k.threshold >= 1, "must be at least 1"),
-        ("canary.max_weight", 1 <= k.max_weight <= 100, "must be 1..100"),
+        ("canary.max_weight", 1 <= k.max_weight <= MAX_CANARY_WEIGHT,
+         f"must be 1..{MAX_CANARY_WEIGHT}: Flagger leaves weight 0 out of the TraefikService "
+         "and Traefik defaults a missing weight to 1, so at 100 the primary still gets 1/101"),
         ("canary.step_weight", 1 <= k.step_weight <= k.max_weight,
          "must be 1..canary.max_weight"),
+        ("canary.step_weights", increasing and all(1 <= w <= MAX_CANARY_WEIGHT
+                                                   for w in k.step_weights),
+         f"must be increasing weights in 1..{MAX_CANARY_WEIGHT} (the last is the max weight; "
+         "Traefik would give a 0-weight primary 1/101 at 100)"),
         ("canary.metric_window_s", k.metric_window_s >= 2 * m.scrape_interval_s,
          "must cover at least two scrapes (2 x monitoring.scrape_interval_s)"),
         ("canary.load_rps", k.load_rps >= 1, "must be at least 1"),
+        ("canary.latency_max_ms",
+         _on_edge(gate_s, telemetry.LATENCY_BUCKETS) and _on_edge(gate_s, TRAEFIK_LATENCY_BUCKETS),
+         "must fall on a bucket edge of both the app's histogram "
+         f"(order_api.telemetry.LATENCY_BUCKETS, s: {_edges(telemetry.LATENCY_BUCKETS)}) and "
+         f"Traefik's (stack.config.TRAEFIK_LATENCY_BUCKETS, s: {_edges(TRAEFIK_LATENCY_BUCKETS)}), "
+         "or the p99 checks read the next edge up"),
         ("monitoring.scrape_interval_s", m.scrape_interval_s >= 1, "must be at least 1"),
         ("monitoring.prometheus_port", 1 <= m.prometheus_port <= 65535, "must be a TCP port"),
         ("monitoring.grafana_port", 1 <= m.grafana_port <= 65535, "must be a TCP port"),
+        ("monitoring.retention", bool(PROMETHEUS_DURATION.fullmatch(m.retention)),
+         "must be a Prometheus duration (e.g. 2d, 12h, 1w)"),
+        ("monitoring.retention_size", prometheus_bytes(m.retention_size) is not None,
+         "must be a Prometheus size: an integer and one of B, KB, MB, GB, TB, PB, EB"),
+        ("monitoring.storage_size_limit", (quantity(m.storage_size_limit) or 0) > 0,
+         "must be a positive Kubernetes quantity (e.g. 4Gi)"),
+        ("monitoring.retention_size",
+         (prometheus_bytes(m.retention_size) or 0) < (quantity(m.storage_size_limit) or 1 << 70),
+         "must stay below monitoring.storage_size_limit (the emptyDir is evicted when full)"),
+        ("monitoring.grafana_resources.memory_limit",
+         (quantity(m.grafana_resources.memory_limit) or 1 << 70) >= quantity(GRAFANA_MIN_MEMORY),
+         f"Grafana 12 needs at least {GRAFANA_MIN_MEMORY}"),
     ]  # fmt: skip
+
+
+def _edges(buckets: tuple[float, ...]) -> str:
+    return ", ".join(f"{b:g}" for b in buckets)
 
 
 def _image_rules(c: StackConfig) -> list[tuple[str, str]]:
@@ -64,8 +165,15 @@ def _pinned(image: str) -> bool:
 
 def check_config(config: StackConfig) -> None:
     """Raise ConfigError listing every violated rule, each naming its field."""
+    m = config.monitoring
     problems = [f"{field}: {why} (got {_value(config, field)!r})"
                 for field, ok, why in _rules(config) if not ok]  # fmt: skip
+    for where, resources in (
+        ("app.resources", config.app.resources),
+        ("monitoring.prometheus_resources", m.prometheus_resources),
+        ("monitoring.grafana_resources", m.grafana_resources),
+    ):
+        problems += _resource_problems(where, resources)
     problems += [
         f"{field}: image must carry a pinned tag (got {image!r})"
         for field, image in _image_rules(config)

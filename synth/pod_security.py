@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from cdk8s_plus_33 import k8s
 
+from stack.config import Resources
+
 
 def restricted_pod(*, run_as_user: int, fs_group: int | None = None) -> k8s.PodSecurityContext:
     """Non-root with a numeric UID (images with named users fail runAsNonRoot)."""
@@ -30,16 +32,16 @@ def restricted_container() -> k8s.SecurityContext:
     )
 
 
-def resources(*, cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: str):
+def resources(sizes: Resources) -> k8s.ResourceRequirements:
     """Requests and limits (a container without both is rejected by the tests)."""
     return k8s.ResourceRequirements(
         requests={
-            "cpu": k8s.Quantity.from_string(cpu_request),
-            "memory": k8s.Quantity.from_string(memory_request),
+            "cpu": k8s.Quantity.from_string(sizes.cpu_request),
+            "memory": k8s.Quantity.from_string(sizes.memory_request),
         },
         limits={
-            "cpu": k8s.Quantity.from_string(cpu_limit),
-            "memory": k8s.Quantity.from_string(memory_limit),
+            "cpu": k8s.Quantity.from_string(sizes.cpu_limit),
+            "memory": k8s.Quantity.from_string(sizes.memory_limit),
         },
     )
 

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
 import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from dashboards import queries
+from dashboards.analysis import AnalysisMetric, analysis_metrics
 from order_api import telemetry
-from stack.config import StackConfig
+from stack.config import Resources, StackConfig
+from stack.durations import duration
 from stack.names import (
+    ACCEPTANCE_TEST,
     FLAGGER_API,
-    REQUEST_DURATION,
-    REQUEST_SUCCESS_RATE,
+    LOAD_TEST,
+    LOAD_TEST_START,
+    LOADTESTER,
     SELECTOR_LABEL,
     AppNames,
     app_names,
@@ -31,44 +33,47 @@ from synth.custom_resource import custom_resource
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
 
-LOADTESTER = "flagger-loadtester"
 LOADTESTER_UID = 10001
+LOADTESTER_RESOURCES = Resources(
+    cpu_request="10m", cpu_limit="1", memory_request="32Mi", memory_limit="256Mi"
+)
+# The loadtester kills a command after its -timeout; never before the load ends.
+LOADTESTER_MIN_TIMEOUT_S = 3600
 # Requests the webhooks send: a valid order, as the service's contract defines it.
 ACCEPTANCE_ORDER = {"item": "canary-acceptance-test", "quantity": 1}
 LOAD_ORDER = {"item": "canary-load-test", "quantity": 1}
 LOAD_CONCURRENCY = 2
+# Ticks the load must cover besides the weight steps and the failed checks:
+# the pre-rollout tick, Promoting and Finalising, and one of margin.
+PRE_ROLLOUT_TICKS = 1
+PROMOTION_TICKS = 2
+MARGIN_TICKS = 1
 
 
-@dataclass(frozen=True, kw_only=True)
-class MetricCheck:
-    """One Flagger MetricTemplate and the Canary metric that references it."""
-
-    metric: str
-    query: str
-    max_value: float
+def _interval(seconds: int) -> str:
+    # Flagger's CRD allows only minutes and seconds in a Canary's durations.
+    return duration(seconds, units="s")
 
 
-def metric_checks(config: StackConfig) -> list[MetricCheck]:
-    """The app's own metrics, gated next to Flagger's built-in Traefik ones."""
+def load_duration_s(config: StackConfig) -> int:
+    """How long one `hey` run lasts: longer than the whole analysis.
+
+    flagger-loadtester runs a `cmd` task in the background and drops a call
+    for the same canary and command while that command still runs. The
+    pre-rollout `load-test-start` starts the load one tick before the first
+    analysis (Flagger queries the metrics right after calling the rollout
+    webhooks, so a load started by `load-test` would leave that first window
+    empty); every rollout `load-test` call is then a no-op, and one run covers
+    every weight step, `threshold` failed ticks (each holds the weight), the
+    promotion and a margin: no window of the analysis is ever without load.
+    """
     c = config.canary
-    return [
-        MetricCheck(
-            metric="error-rate",
-            query=queries.ERROR_RATE_TEMPLATE,
-            max_value=c.error_rate_max_percent,
-        ),
-        MetricCheck(
-            metric="latency-p99", query=queries.LATENCY_P99_TEMPLATE, max_value=c.latency_max_ms
-        ),
-    ]
+    ticks = PRE_ROLLOUT_TICKS + len(c.weights) + c.threshold + PROMOTION_TICKS + MARGIN_TICKS
+    return ticks * c.interval_s
 
 
-def template_name(names: AppNames, check: MetricCheck) -> str:
-    return f"{names.name}-{check.metric}"
-
-
-def _seconds(value: int) -> str:
-    return f"{value}s"
+def loadtester_timeout_s(config: StackConfig) -> int:
+    return max(LOADTESTER_MIN_TIMEOUT_S, load_duration_s(config) + config.canary.interval_s)
 
 
 def _curl_post(url: str, order: dict[str, Any]) -> str:
@@ -81,87 +86,84 @@ def _curl_post(url: str, order: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
-def _webhooks(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
-    c, ing = config.canary, config.ingress
-    loadtester_url = names.service_url(LOADTESTER) + "/"
+def acceptance_command(config: StackConfig, names: AppNames) -> str:
+    """A valid order POSTed straight to Flagger's canary Service must answer 201."""
     canary_url = names.service_url(names.canary_service, port=config.app.service_port)
-    acceptance = (
-        f'test "$({_curl_post(canary_url + telemetry.ORDER_PATH, ACCEPTANCE_ORDER)})" = 201'
-    )
-    # Through Traefik with the IngressRoute's host: Flagger's built-in
-    # request-success-rate/duration read Traefik's metrics, which only see this path.
+    return f'test "$({_curl_post(canary_url + telemetry.ORDER_PATH, ACCEPTANCE_ORDER)})" = 201'
+
+
+def load_command(config: StackConfig) -> str:
+    """`hey` through Traefik with the IngressRoute's host: Flagger's built-in
+    request-success-rate/duration read Traefik's metrics, which see only this path."""
+    c, ing = config.canary, config.ingress
     traefik_url = f"http://{ing.traefik_service}.{config.monitoring.traefik_namespace}"
     # hey's -q is per worker: the total is -q x -c, rounded down to whole rps per worker.
     per_worker_qps = max(1, c.load_rps // LOAD_CONCURRENCY)
-    load = shlex.join(
+    return shlex.join(
         [
-            "hey", "-z", _seconds(c.interval_s), "-q", str(per_worker_qps),
+            "hey", "-z", duration(load_duration_s(config)), "-q", str(per_worker_qps),
             "-c", str(LOAD_CONCURRENCY), "-m", "POST", "-T", "application/json",
             "-d", json.dumps(LOAD_ORDER, separators=(",", ":")), "-host", ing.host,
             traefik_url + telemetry.ORDER_PATH,
         ]
     )  # fmt: skip
+
+
+def _webhooks(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
+    loadtester_url = names.service_url(LOADTESTER) + "/"
+    # The same command twice: the loadtester keys a running task by canary and
+    # command, so the rollout calls are dropped while the pre-rollout run lasts.
+    load = {"type": "cmd", "cmd": load_command(config), "logCmdOutput": "true"}
+
+    def hook(name: str, kind: str, timeout: str, metadata: dict[str, str]) -> dict[str, Any]:
+        return {"name": name, "type": kind, "url": loadtester_url, "timeout": timeout,
+                "metadata": metadata}  # fmt: skip
+
     return [
-        {
-            "name": "acceptance-test",
-            "type": "pre-rollout",
-            "url": loadtester_url,
-            "timeout": "30s",
-            "metadata": {"type": "bash", "cmd": acceptance},
-        },
-        {
-            "name": "load-test",
-            "type": "rollout",
-            "url": loadtester_url,
-            "timeout": "15s",
-            "metadata": {"type": "cmd", "cmd": load, "logCmdOutput": "true"},
-        },
-    ]
+        hook(ACCEPTANCE_TEST, "pre-rollout", "30s",
+             {"type": "bash", "cmd": acceptance_command(config, names)}),
+        hook(LOAD_TEST_START, "pre-rollout", "15s", load),
+        hook(LOAD_TEST, "rollout", "15s", load),
+    ]  # fmt: skip
+
+
+def _metric(config: StackConfig, names: AppNames, metric: AnalysisMetric) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": metric.name, "interval": _interval(config.canary.metric_window_s)}
+    if not metric.builtin:
+        entry["templateRef"] = {
+            "name": names.metric_template(metric.name),
+            "namespace": config.namespace,
+        }
+    entry["thresholdRange"] = metric.threshold
+    return entry
+
+
+def _steps(config: StackConfig) -> dict[str, Any]:
+    c = config.canary
+    if c.step_weights:
+        return {"stepWeights": list(c.step_weights)}
+    return {"maxWeight": c.max_weight, "stepWeight": c.step_weight}
+
+
+def _ref(obj: cdk8s.ApiObject) -> dict[str, str]:
+    return {"apiVersion": obj.api_version, "kind": obj.kind, "name": obj.name}
 
 
 def canary_spec(
     config: StackConfig, names: AppNames, *, target: cdk8s.ApiObject, autoscaler: cdk8s.ApiObject
 ) -> dict[str, Any]:
     c, app = config.canary, config.app
-    window = _seconds(c.metric_window_s)
-    metrics: list[dict[str, Any]] = [
-        # Flagger's built-ins for provider traefik (from traefik_service_* metrics).
-        {
-            "name": REQUEST_SUCCESS_RATE,
-            "interval": window,
-            "thresholdRange": {"min": c.success_rate_min_percent},
-        },
-        {
-            "name": REQUEST_DURATION,
-            "interval": window,
-            "thresholdRange": {"max": c.latency_max_ms},
-        },
-    ]
-    metrics += [
-        {
-            "name": check.metric,
-            "interval": window,
-            "templateRef": {"name": template_name(names, check), "namespace": config.namespace},
-            "thresholdRange": {"max": check.max_value},
-        }
-        for check in metric_checks(config)
-    ]
     return {
         "provider": "traefik",
-        "targetRef": {"apiVersion": target.api_version, "kind": target.kind, "name": target.name},
-        "autoscalerRef": {
-            "apiVersion": autoscaler.api_version,
-            "kind": autoscaler.kind,
-            "name": autoscaler.name,
-        },
+        "targetRef": _ref(target),
+        "autoscalerRef": _ref(autoscaler),
         "progressDeadlineSeconds": app.progress_deadline_s,
         "service": {"port": app.service_port, "targetPort": app.container_port},
         "analysis": {
-            "interval": _seconds(c.interval_s),
+            "interval": _interval(c.interval_s),
             "threshold": c.threshold,
-            "maxWeight": c.max_weight,
-            "stepWeight": c.step_weight,
-            "metrics": metrics,
+            **_steps(config),
+            "metrics": [_metric(config, names, m) for m in analysis_metrics(config)],
             "webhooks": _webhooks(config, names),
         },
     }
@@ -179,18 +181,20 @@ class CanaryChart(cdk8s.Chart):
     ) -> None:
         super().__init__(scope, construct_id)
         names = app_names(config)
-        for check in metric_checks(config):
+        for metric in analysis_metrics(config):
+            if metric.query is None:
+                continue
             custom_resource(
                 self,
-                f"template-{check.metric}",
+                f"template-{metric.name}",
                 api_version=FLAGGER_API,
                 kind="MetricTemplate",
-                name=template_name(names, check),
+                name=names.metric_template(metric.name),
                 namespace=config.namespace,
                 labels=component_labels(names.name),
                 spec={
                     "provider": {"type": "prometheus", "address": config.prometheus_url},
-                    "query": check.query,
+                    "query": metric.query,
                 },
             )
         custom_resource(
@@ -234,19 +238,14 @@ def _loadtester(scope: Construct, config: StackConfig) -> None:
                                 "./loadtester",
                                 f"-port={port}",
                                 "-log-level=info",
-                                "-timeout=1h",
+                                f"-timeout={duration(loadtester_timeout_s(config))}",
                             ],
                             ports=[k8s.ContainerPort(name="http", container_port=port)],
                             # Tools (hey, curl) write nothing but may read $HOME.
                             env=[k8s.EnvVar(name="HOME", value="/tmp")],
                             liveness_probe=probe,
                             readiness_probe=probe,
-                            resources=resources(
-                                cpu_request="10m",
-                                cpu_limit="1",
-                                memory_request="32Mi",
-                                memory_limit="256Mi",
-                            ),
+                            resources=resources(LOADTESTER_RESOURCES),
                             security_context=restricted_container(),
                             volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp")],
                         )

@@ -23,13 +23,19 @@ from synth.probes import http_probe
 from synth.singleton import singleton_deployment
 
 GRAFANA = "grafana"
-# The grafana/grafana image's user.
-GRAFANA_UID = 472
+# A high UID like every other pod (the image's own user, 472, could collide with
+# a host account); the image runs under any UID, with its writable paths on emptyDirs.
+GRAFANA_UID = 10472
 PORT_NAME = "http"
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
 PROVISIONING_DIR = "/etc/grafana/provisioning"
+ADMIN_DIR = "/etc/grafana/admin"
+HEALTH_PATH = "/api/health"
+DATASOURCES_MAP = f"{GRAFANA}-datasources"
+PROVIDERS_MAP = f"{GRAFANA}-dashboard-providers"
+DASHBOARDS_MAP = f"{GRAFANA}-dashboards"
 
 
 def datasource_provisioning(config: StackConfig) -> dict[str, Any]:
@@ -69,123 +75,146 @@ def dashboard_provisioning(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def _config_map(
-    scope: Construct, construct_id: str, *, meta: k8s.ObjectMeta, data: dict[str, str]
-) -> None:
-    k8s.KubeConfigMap(scope, construct_id, metadata=meta, data=dict(sorted(data.items())))
+def _meta(config: StackConfig, name: str) -> k8s.ObjectMeta:
+    return k8s.ObjectMeta(name=name, namespace=config.namespace, labels=component_labels(GRAFANA))
+
+
+def _provisioning(config: StackConfig) -> dict[str, dict[str, str]]:
+    """ConfigMap name -> data: the data source, the dashboard provider, the dashboards."""
+    datasources = yaml.safe_dump(datasource_provisioning(config), sort_keys=False)
+    providers = yaml.safe_dump(dashboard_provisioning(config), sort_keys=False)
+    return {
+        DATASOURCES_MAP: {"datasources.yaml": datasources},
+        PROVIDERS_MAP: {"providers.yaml": providers},
+        DASHBOARDS_MAP: dashboards_json(config),
+    }
+
+
+def _env(config: StackConfig) -> list[k8s.EnvVar]:
+    env = {
+        # Credentials from the mounted Secret's files, never from env values.
+        "GF_SECURITY_ADMIN_USER__FILE": f"{ADMIN_DIR}/{ADMIN_USER_KEY}",
+        "GF_SECURITY_ADMIN_PASSWORD__FILE": f"{ADMIN_DIR}/{ADMIN_PASSWORD_KEY}",
+        "GF_SERVER_HTTP_PORT": str(config.monitoring.grafana_port),
+        "GF_PATHS_PROVISIONING": PROVISIONING_DIR,
+        "GF_USERS_ALLOW_SIGN_UP": "false",
+        "GF_AUTH_ANONYMOUS_ENABLED": "false",
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+        # Grafana 12 installs its preinstalled plugins at start, which needs the
+        # internet; the dashboards here use only core panels.
+        "GF_PLUGINS_PREINSTALL_DISABLED": "true",
+    }
+    return [k8s.EnvVar(name=name, value=value) for name, value in env.items()]
+
+
+def _probes() -> dict[str, k8s.Probe]:
+    # First-start database migrations can take minutes: the startup probe holds
+    # liveness back for up to 5 min instead of a fixed initial delay.
+    return {
+        "startup_probe": http_probe(HEALTH_PATH, port=PORT_NAME, period_s=5, failures=60),
+        "liveness_probe": http_probe(HEALTH_PATH, port=PORT_NAME, period_s=10),
+        "readiness_probe": http_probe(HEALTH_PATH, port=PORT_NAME, period_s=5),
+    }
+
+
+def _container(config: StackConfig) -> k8s.Container:
+    m = config.monitoring
+    return k8s.Container(
+        name=GRAFANA,
+        image=m.grafana_image,
+        image_pull_policy="IfNotPresent",
+        ports=[k8s.ContainerPort(name=PORT_NAME, container_port=m.grafana_port)],
+        env=_env(config),
+        **_probes(),
+        resources=resources(m.grafana_resources),
+        security_context=restricted_container(),
+        # Read-only root: Grafana writes its SQLite DB, plugins, logs and temp files here.
+        volume_mounts=[
+            k8s.VolumeMount(name="data", mount_path="/var/lib/grafana"),
+            k8s.VolumeMount(name="logs", mount_path="/var/log/grafana"),
+            k8s.VolumeMount(name="tmp", mount_path="/tmp"),
+            k8s.VolumeMount(name="admin", mount_path=ADMIN_DIR, read_only=True),
+            k8s.VolumeMount(
+                name="datasources", mount_path=f"{PROVISIONING_DIR}/datasources", read_only=True
+            ),
+            k8s.VolumeMount(
+                name="providers", mount_path=f"{PROVISIONING_DIR}/dashboards", read_only=True
+            ),
+            k8s.VolumeMount(name="dashboards", mount_path=DASHBOARDS_DIR, read_only=True),
+        ],
+    )
+
+
+def _volumes(config: StackConfig) -> list[k8s.Volume]:
+    def config_volume(name: str, config_map: str) -> k8s.Volume:
+        return k8s.Volume(name=name, config_map=k8s.ConfigMapVolumeSource(name=config_map))
+
+    # optional=False: no Secret, no start, never the default admin/admin.
+    # Group-readable: the files belong to the pod's fsGroup.
+    admin = k8s.Volume(
+        name="admin",
+        secret=k8s.SecretVolumeSource(
+            secret_name=config.monitoring.grafana_admin_secret,
+            optional=False,
+            default_mode=0o440,
+        ),
+    )
+    return [
+        empty_dir("data", size_limit="1Gi"),
+        empty_dir("logs"),
+        empty_dir("tmp"),
+        admin,
+        config_volume("datasources", DATASOURCES_MAP),
+        config_volume("providers", PROVIDERS_MAP),
+        config_volume("dashboards", DASHBOARDS_MAP),
+    ]
+
+
+def _service(scope: Construct, config: StackConfig) -> None:
+    k8s.KubeService(
+        scope,
+        "service",
+        metadata=_meta(config, GRAFANA),
+        spec=k8s.ServiceSpec(
+            selector={SELECTOR_LABEL: GRAFANA},
+            ports=[
+                k8s.ServicePort(
+                    name=PORT_NAME,
+                    port=config.monitoring.grafana_port,
+                    target_port=k8s.IntOrString.from_string(PORT_NAME),
+                )
+            ],
+        ),
+    )
 
 
 class GrafanaChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
-        m = config.monitoring
-        labels = component_labels(GRAFANA)
-        selector = {SELECTOR_LABEL: GRAFANA}
-
-        def meta(name: str) -> k8s.ObjectMeta:
-            return k8s.ObjectMeta(name=name, namespace=config.namespace, labels=labels)
-
-        datasources = yaml.safe_dump(datasource_provisioning(config), sort_keys=False)
-        providers = yaml.safe_dump(dashboard_provisioning(config), sort_keys=False)
-        dashboards = dashboards_json(config)
-        _config_map(self, "datasources", meta=meta(f"{GRAFANA}-datasources"),
-                    data={"datasources.yaml": datasources})  # fmt: skip
-        _config_map(self, "providers", meta=meta(f"{GRAFANA}-dashboard-providers"),
-                    data={"providers.yaml": providers})  # fmt: skip
-        _config_map(self, "dashboards", meta=meta(f"{GRAFANA}-dashboards"), data=dashboards)
-
-        def secret_env(name: str, key: str) -> k8s.EnvVar:
-            # optional=False: no Secret, no start, never the default admin/admin.
-            return k8s.EnvVar(
-                name=name,
-                value_from=k8s.EnvVarSource(
-                    secret_key_ref=k8s.SecretKeySelector(
-                        name=m.grafana_admin_secret, key=key, optional=False
-                    )
-                ),
+        provisioning = _provisioning(config)
+        for construct_name, map_name in (
+            ("datasources", DATASOURCES_MAP),
+            ("providers", PROVIDERS_MAP),
+            ("dashboards", DASHBOARDS_MAP),
+        ):
+            data = provisioning[map_name]
+            k8s.KubeConfigMap(
+                self, construct_name, metadata=_meta(config, map_name), data=dict(sorted(data.items()))
             )
-
-        container = k8s.Container(
-            name=GRAFANA,
-            image=m.grafana_image,
-            image_pull_policy="IfNotPresent",
-            ports=[k8s.ContainerPort(name=PORT_NAME, container_port=m.grafana_port)],
-            env=[
-                secret_env("GF_SECURITY_ADMIN_USER", ADMIN_USER_KEY),
-                secret_env("GF_SECURITY_ADMIN_PASSWORD", ADMIN_PASSWORD_KEY),
-                k8s.EnvVar(name="GF_SERVER_HTTP_PORT", value=str(m.grafana_port)),
-                k8s.EnvVar(name="GF_PATHS_PROVISIONING", value=PROVISIONING_DIR),
-                k8s.EnvVar(name="GF_USERS_ALLOW_SIGN_UP", value="false"),
-                k8s.EnvVar(name="GF_AUTH_ANONYMOUS_ENABLED", value="false"),
-                k8s.EnvVar(name="GF_ANALYTICS_REPORTING_ENABLED", value="false"),
-                k8s.EnvVar(name="GF_ANALYTICS_CHECK_FOR_UPDATES", value="false"),
-                k8s.EnvVar(name="GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", value="false"),
-            ],
-            liveness_probe=http_probe(
-                "/api/health", port=PORT_NAME, period_s=10, initial_delay_s=30
-            ),
-            readiness_probe=http_probe("/api/health", port=PORT_NAME, period_s=5),
-            resources=resources(
-                cpu_request=m.grafana_cpu_request,
-                cpu_limit=m.grafana_cpu_limit,
-                memory_request=m.grafana_memory_request,
-                memory_limit=m.grafana_memory_limit,
-            ),
-            security_context=restricted_container(),
-            # Read-only root: Grafana writes its SQLite DB, plugins, logs and temp files here.
-            volume_mounts=[
-                k8s.VolumeMount(name="data", mount_path="/var/lib/grafana"),
-                k8s.VolumeMount(name="logs", mount_path="/var/log/grafana"),
-                k8s.VolumeMount(name="tmp", mount_path="/tmp"),
-                k8s.VolumeMount(
-                    name="datasources",
-                    mount_path=f"{PROVISIONING_DIR}/datasources",
-                    read_only=True,
-                ),
-                k8s.VolumeMount(
-                    name="providers", mount_path=f"{PROVISIONING_DIR}/dashboards", read_only=True
-                ),
-                k8s.VolumeMount(name="dashboards", mount_path=DASHBOARDS_DIR, read_only=True),
-            ],
-        )
-
-        def config_volume(name: str, config_map: str) -> k8s.Volume:
-            return k8s.Volume(name=name, config_map=k8s.ConfigMapVolumeSource(name=config_map))
-
+        # File provisioning reads at start: restart on any change.
+        texts = [text for data in provisioning.values() for _, text in sorted(data.items())]
         singleton_deployment(
             self,
-            metadata=meta(GRAFANA),
+            metadata=_meta(config, GRAFANA),
             component=GRAFANA,
-            # File provisioning reads at start: restart on any change.
-            pod_annotations=config_checksum(
-                datasources, providers, *(dashboards[k] for k in sorted(dashboards))
-            ),
+            pod_annotations=config_checksum(*texts),
             pod_spec=k8s.PodSpec(
                 automount_service_account_token=False,
                 security_context=restricted_pod(run_as_user=GRAFANA_UID),
-                containers=[container],
-                volumes=[
-                    empty_dir("data", size_limit="1Gi"),
-                    empty_dir("logs"),
-                    empty_dir("tmp"),
-                    config_volume("datasources", f"{GRAFANA}-datasources"),
-                    config_volume("providers", f"{GRAFANA}-dashboard-providers"),
-                    config_volume("dashboards", f"{GRAFANA}-dashboards"),
-                ],
+                containers=[_container(config)],
+                volumes=_volumes(config),
             ),
         )
-        k8s.KubeService(
-            self,
-            "service",
-            metadata=meta(GRAFANA),
-            spec=k8s.ServiceSpec(
-                selector=selector,
-                ports=[
-                    k8s.ServicePort(
-                        name=PORT_NAME,
-                        port=m.grafana_port,
-                        target_port=k8s.IntOrString.from_string(PORT_NAME),
-                    )
-                ],
-            ),
-        )
+        _service(self, config)

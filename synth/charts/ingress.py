@@ -7,14 +7,15 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from order_api.errors import MAX_BODY_BYTES
 from stack.config import StackConfig
 from stack.names import TRAEFIK_API, app_names, component_labels
 from synth.custom_resource import custom_resource
 
-# The service accepts at most 16 KiB; reject bigger bodies at the edge.
-MAX_REQUEST_BODY_BYTES = 16 * 1024
-# Concurrent requests per client IP before Traefik answers 429.
-MAX_IN_FLIGHT_PER_CLIENT = 50
+# Concurrent requests before Traefik answers 429. inFlightReq groups by the
+# request's Host by default, so with one host this caps the whole route, per
+# Traefik replica (rateLimit, by contrast, groups by client IP).
+MAX_IN_FLIGHT_PER_HOST = 50
 
 
 def middlewares(config: StackConfig) -> dict[str, dict[str, Any]]:
@@ -29,11 +30,12 @@ def middlewares(config: StackConfig) -> dict[str, dict[str, Any]]:
                 "period": "1s",
             }
         },
-        f"{name}-inflight": {"inFlightReq": {"amount": MAX_IN_FLIGHT_PER_CLIENT}},
+        f"{name}-inflight": {"inFlightReq": {"amount": MAX_IN_FLIGHT_PER_HOST}},
+        # The service's own limit, rejected at the edge already.
         f"{name}-body-limit": {
             "buffering": {
-                "maxRequestBodyBytes": MAX_REQUEST_BODY_BYTES,
-                "memRequestBodyBytes": MAX_REQUEST_BODY_BYTES,
+                "maxRequestBodyBytes": MAX_BODY_BYTES,
+                "memRequestBodyBytes": MAX_BODY_BYTES,
             }
         },
         f"{name}-security-headers": {
@@ -67,7 +69,7 @@ def ingress_route_spec(config: StackConfig) -> dict[str, Any]:
                     {"name": mw, "namespace": config.namespace} for mw in middlewares(config)
                 ],
                 # Flagger creates and reweights this TraefikService (named like the Canary).
-                "services": [{"name": names.name, "kind": "TraefikService"}],
+                "services": [{"name": names.traefik_service, "kind": "TraefikService"}],
             }
         ],
     }
@@ -93,7 +95,7 @@ class IngressChart(cdk8s.Chart):
             "ingress-route",
             api_version=TRAEFIK_API,
             kind="IngressRoute",
-            name=config.app.name,
+            name=app_names(config).name,
             namespace=config.namespace,
             labels=labels,
             spec=ingress_route_spec(config),

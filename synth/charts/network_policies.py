@@ -13,8 +13,7 @@ from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from stack.config import StackConfig
-from stack.names import SELECTOR_LABEL, app_names, component_labels
-from synth.charts.canary import LOADTESTER
+from stack.names import LOADTESTER, SELECTOR_LABEL, app_names, component_labels
 from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
 

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from order_api import settings, telemetry
 from stack.config import StackConfig
-from stack.names import SELECTOR_LABEL, app_names, component_labels
+from stack.names import SELECTOR_LABEL, AppNames, app_names, component_labels
 from stack.scrape import scrape_annotations
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.probes import http_probe
@@ -38,12 +38,19 @@ def _env(config: StackConfig) -> list[k8s.EnvVar]:
     return [k8s.EnvVar(name=name, value=value) for name, value in env.items()]
 
 
+def _args(config: StackConfig) -> list[str]:
+    """Host and port passed explicitly: the image's CMD defaults to port 8080,
+    which would ignore `app.container_port`."""
+    return ["--host", "0.0.0.0", "--port", str(config.app.container_port)]
+
+
 def _container(config: StackConfig) -> k8s.Container:
     app = config.app
     return k8s.Container(
         name=app.name,
         image=app.image,
         image_pull_policy="IfNotPresent",
+        args=_args(config),
         ports=[k8s.ContainerPort(name=PORT_NAME, container_port=app.container_port)],
         env=_env(config),
         # Liveness only restarts a wedged process; readiness goes 503 at SIGTERM
@@ -54,111 +61,108 @@ def _container(config: StackConfig) -> k8s.Container:
         readiness_probe=http_probe(
             telemetry.READY_PATH, port=app.container_port, period_s=2, timeout_s=2, failures=2
         ),
-        resources=resources(
-            cpu_request=app.cpu_request,
-            cpu_limit=app.cpu_limit,
-            memory_request=app.memory_request,
-            memory_limit=app.memory_limit,
-        ),
+        resources=resources(app.resources),
         security_context=restricted_container(),
         volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp")],
+    )
+
+
+def _pod_spec(config: StackConfig, names: AppNames) -> k8s.PodSpec:
+    app = config.app
+    return k8s.PodSpec(
+        service_account_name=app.name,
+        automount_service_account_token=False,
+        # Readiness delay + drain + margin, so SIGKILL never cuts a request.
+        termination_grace_period_seconds=app.termination_grace_s,
+        security_context=restricted_pod(run_as_user=APP_UID),
+        # Spread replicas over nodes so one node loss leaves capacity;
+        # ScheduleAnyway: a preference, never a reason to stay Pending.
+        topology_spread_constraints=[
+            k8s.TopologySpreadConstraint(
+                max_skew=1,
+                topology_key="kubernetes.io/hostname",
+                when_unsatisfiable="ScheduleAnyway",
+                label_selector=k8s.LabelSelector(match_labels=names.selector),
+            )
+        ],
+        containers=[_container(config)],
+        volumes=[empty_dir("tmp")],
+    )
+
+
+def _deployment_spec(config: StackConfig, names: AppNames) -> k8s.DeploymentSpec:
+    return k8s.DeploymentSpec(
+        # No `replicas`: the HPA owns the count, and an apply must not reset it.
+        selector=k8s.LabelSelector(match_labels=names.selector),
+        progress_deadline_seconds=config.app.progress_deadline_s,
+        strategy=k8s.DeploymentStrategy(
+            type="RollingUpdate",
+            rolling_update=k8s.RollingUpdateDeployment(
+                max_unavailable=k8s.IntOrString.from_number(0),
+                max_surge=k8s.IntOrString.from_number(1),
+            ),
+        ),
+        template=k8s.PodTemplateSpec(
+            metadata=k8s.ObjectMeta(
+                labels={**component_labels(names.name), **names.selector},
+                annotations=scrape_annotations(config),
+            ),
+            spec=_pod_spec(config, names),
+        ),
+    )
+
+
+def _hpa_spec(config: StackConfig, target: k8s.KubeDeployment) -> k8s.HorizontalPodAutoscalerSpecV2:
+    app = config.app
+    return k8s.HorizontalPodAutoscalerSpecV2(
+        scale_target_ref=k8s.CrossVersionObjectReferenceV2(
+            api_version=target.api_version, kind=target.kind, name=target.name
+        ),
+        min_replicas=app.min_replicas,
+        max_replicas=app.max_replicas,
+        metrics=[
+            k8s.MetricSpecV2(
+                type="Resource",
+                resource=k8s.ResourceMetricSourceV2(
+                    name="cpu",
+                    target=k8s.MetricTargetV2(
+                        type="Utilization", average_utilization=app.cpu_target_percent
+                    ),
+                ),
+            )
+        ],
+    )
+
+
+def _pdb_spec(names: AppNames) -> k8s.PodDisruptionBudgetSpec:
+    # One budget over primary and canary pods: Flagger gives no PDB to the
+    # primary, whose pods carry app=<name>-primary.
+    return k8s.PodDisruptionBudgetSpec(
+        max_unavailable=k8s.IntOrString.from_number(1),
+        selector=k8s.LabelSelector(
+            match_expressions=[
+                k8s.LabelSelectorRequirement(
+                    key=SELECTOR_LABEL, operator="In", values=names.all_tracks
+                )
+            ]
+        ),
     )
 
 
 class OrderApiChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
-        app = config.app
         names = app_names(config)
-        labels = component_labels(app.name)
-
-        def meta(name: str) -> k8s.ObjectMeta:
-            return k8s.ObjectMeta(name=name, namespace=config.namespace, labels=labels)
-
+        meta = k8s.ObjectMeta(
+            name=names.name, namespace=config.namespace, labels=component_labels(names.name)
+        )
         k8s.KubeServiceAccount(
-            self, "service-account", metadata=meta(app.name), automount_service_account_token=False
+            self, "service-account", metadata=meta, automount_service_account_token=False
         )
         self.deployment = k8s.KubeDeployment(
-            self,
-            "deployment",
-            metadata=meta(app.name),
-            spec=k8s.DeploymentSpec(
-                # No `replicas`: the HPA owns the count, and an apply must not reset it.
-                selector=k8s.LabelSelector(match_labels=names.selector),
-                progress_deadline_seconds=app.progress_deadline_s,
-                strategy=k8s.DeploymentStrategy(
-                    type="RollingUpdate",
-                    rolling_update=k8s.RollingUpdateDeployment(
-                        max_unavailable=k8s.IntOrString.from_number(0),
-                        max_surge=k8s.IntOrString.from_number(1),
-                    ),
-                ),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(
-                        labels={**labels, **names.selector},
-                        annotations=scrape_annotations(config),
-                    ),
-                    spec=k8s.PodSpec(
-                        service_account_name=app.name,
-                        automount_service_account_token=False,
-                        # Readiness delay + drain + margin, so SIGKILL never cuts a request.
-                        termination_grace_period_seconds=app.termination_grace_s,
-                        security_context=restricted_pod(run_as_user=APP_UID),
-                        # Spread replicas over nodes so one node loss leaves capacity;
-                        # ScheduleAnyway: a preference, never a reason to stay Pending.
-                        topology_spread_constraints=[
-                            k8s.TopologySpreadConstraint(
-                                max_skew=1,
-                                topology_key="kubernetes.io/hostname",
-                                when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.LabelSelector(match_labels=names.selector),
-                            )
-                        ],
-                        containers=[_container(config)],
-                        volumes=[empty_dir("tmp")],
-                    ),
-                ),
-            ),
+            self, "deployment", metadata=meta, spec=_deployment_spec(config, names)
         )
         self.hpa = k8s.KubeHorizontalPodAutoscalerV2(
-            self,
-            "hpa",
-            metadata=meta(app.name),
-            spec=k8s.HorizontalPodAutoscalerSpecV2(
-                scale_target_ref=k8s.CrossVersionObjectReferenceV2(
-                    api_version=self.deployment.api_version,
-                    kind=self.deployment.kind,
-                    name=self.deployment.name,
-                ),
-                min_replicas=app.min_replicas,
-                max_replicas=app.max_replicas,
-                metrics=[
-                    k8s.MetricSpecV2(
-                        type="Resource",
-                        resource=k8s.ResourceMetricSourceV2(
-                            name="cpu",
-                            target=k8s.MetricTargetV2(
-                                type="Utilization", average_utilization=app.cpu_target_percent
-                            ),
-                        ),
-                    )
-                ],
-            ),
+            self, "hpa", metadata=meta, spec=_hpa_spec(config, self.deployment)
         )
-        # One budget over primary and canary pods: Flagger gives no PDB to the
-        # primary, whose pods carry app=<name>-primary.
-        k8s.KubePodDisruptionBudget(
-            self,
-            "pdb",
-            metadata=meta(app.name),
-            spec=k8s.PodDisruptionBudgetSpec(
-                max_unavailable=k8s.IntOrString.from_number(1),
-                selector=k8s.LabelSelector(
-                    match_expressions=[
-                        k8s.LabelSelectorRequirement(
-                            key=SELECTOR_LABEL, operator="In", values=names.all_tracks
-                        )
-                    ]
-                ),
-            ),
-        )
+        k8s.KubePodDisruptionBudget(self, "pdb", metadata=meta, spec=_pdb_spec(names))

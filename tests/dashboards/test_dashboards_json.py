@@ -16,8 +16,10 @@ import yaml
 from dashboards import build, order_api
 from dashboards import external_metrics as ext
 from dashboards import queries as q
+from dashboards.analysis import analysis_metrics
 from order_api import telemetry
 from stack.config import load_config
+from stack.names import REQUEST_DURATION, AppNames
 from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +27,9 @@ PANEL_TYPES = {"timeseries", "stat", "table"}
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Counters and histogram buckets: only ever inside rate()/increase().
 COUNTER = re.compile(r"\b([a-z_:]+_(?:total|bucket))\{")
-RANGE_FUNC = re.compile(r"\b(rate|increase|irate)\(")
+# A counter's raw value is read only where a series born in the range counts
+# with its value (queries.events_in_range).
+RANGE_FUNC = re.compile(r"\b(rate|increase|irate|last_over_time)\(|\bunless $")
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +78,10 @@ def test_cli_writes_the_same_files(tmp_path, texts):
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == texts
 
 
-def test_dashboard_identity(dashboards):
+def test_dashboard_identity(config, dashboards):
     d = dashboards["order-api-canary.json"]
-    assert d["title"] == "order-api / Canary"
-    assert d["uid"] == order_api.UID
+    assert d["title"] == "order-api / Canary" == order_api.title(config)
+    assert d["uid"] == order_api.uid(config)
     assert d["editable"] is False
     assert d["id"] is None
 
@@ -145,7 +149,7 @@ def test_every_rate_uses_rate_interval_and_no_raw_counters(dashboards):
             assert match.group(1) == "$__range", expr
         for match in COUNTER.finditer(expr):
             before = expr[: match.start()]
-            assert RANGE_FUNC.search(before[-12:]), f"raw counter {match.group(1)} in {expr}"
+            assert RANGE_FUNC.search(before[-16:]), f"raw counter {match.group(1)} in {expr}"
         assert "$app" not in expr, expr
         assert "irate(" not in expr, expr
 
@@ -230,7 +234,9 @@ def test_the_panels_issue_4_asks_for(config, dashboards):
     ],
 )
 def test_router_regex_matches_cluster_and_rehearsal_services(expr, router_regex):
-    regex = ext.traefik_service_regex("sre-demo", "order-api", router_regex)
+    regex = ext.traefik_service_regex(
+        AppNames(name="order-api", namespace="sre-demo"), router_regex
+    )
     assert re.fullmatch(regex, expr)
     assert not re.fullmatch(regex, "sre-demo-order-api@kubernetescrd")
 
@@ -251,6 +257,32 @@ def test_every_expression_parses(tmp_path, config, dashboards):
         [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_analysis_table_shows_each_row_in_its_unit(config, dashboards):
+    """Flagger records request-duration in seconds, the others in their own units:
+    every row carries its unit, and request-duration is scaled to ms."""
+    table = _panel(dashboards, "Canary Analysis: Last Metric Values")
+    (target,) = table["targets"]
+    assert target["expr"] == q.for_app(q.CANARY_ANALYSIS_TABLE, config.app.name)
+    rows = {name: (factor, unit) for name, factor, unit in q.ANALYSIS_DISPLAY}
+    assert set(rows) == {m.name for m in analysis_metrics(config)}
+    assert rows[REQUEST_DURATION] == (1000, "ms")
+    for name, (_factor, unit) in rows.items():
+        assert f'{ext.FLAGGER_METRIC}="{name}"' in target["expr"]
+        assert f'"{q.ANALYSIS_UNIT_LABEL}", "{unit}"' in target["expr"]
+    assert "request-duration in ms" not in table["description"]
+    assert "seconds" in table["description"]
+    organize = table["transformations"][0]["options"]
+    assert organize["indexByName"][q.ANALYSIS_UNIT_LABEL] == 2
+
+
+def test_names_follow_the_app_name():
+    config = load_config({"ORDER_API_SRE_APP__NAME": "shop"})
+    ((name, text),) = build.dashboards_json(config).items()
+    d = json.loads(text)
+    assert (name, d["uid"], d["title"]) == ("shop-canary.json", "shop-canary", "shop / Canary")
+    assert "order-api" not in text
 
 
 def test_dashboard_follows_the_config():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards import alerts, rules
+from dashboards import alerts, queries, rules
 from stack.config import load_config
 from tests.conftest import require_binary
 
@@ -77,7 +77,8 @@ def test_unit_tests_cover_every_alert(config):
 
 def test_rule_files_shape(config):
     files = rules.rules_yaml(config)
-    assert set(files) == {rules.RECORDING_FILE, rules.ALERTING_FILE}
+    assert set(files) == {"order-api-recording.rules.yml", "order-api-alerts.rules.yml"}
+    assert set(files) == {rules.recording_file(config), rules.alerting_file(config)}
     for name, text in files.items():
         assert text.endswith("\n"), name
         groups = yaml.safe_load(text)["groups"]
@@ -112,11 +113,23 @@ def test_rules_follow_the_config():
     assert "> 250\n" in text
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(60, "1m"), (90, "90s"), (7200, "2h"), (20, "20s")])
-def test_duration(seconds, text):
-    assert rules.duration(seconds) == text
+def test_rule_files_and_groups_follow_the_app_name():
+    config = load_config({"ORDER_API_SRE_APP__NAME": "shop"})
+    files = rules.rules_yaml(config)
+    assert set(files) == {"shop-recording.rules.yml", "shop-alerts.rules.yml"}
+    groups = [g["name"] for text in files.values() for g in yaml.safe_load(text)["groups"]]
+    assert groups == ["shop.recording", "shop.alerts"]
+    assert "order-api" not in "".join(files.values())
 
 
-def test_duration_rejects_nonpositive():
-    with pytest.raises(ValueError, match="metric_window_s"):
-        rules.duration(0)
+def test_latency_alert_uses_the_queries_p99(config):
+    (latency,) = [
+        a
+        for a in alerts.alerting_rules(
+            config,
+            error_ratio=rules.error_ratio_name(config),
+            latency_buckets=rules.latency_buckets_name(config),
+        )
+        if a.name == "OrderApiHighLatency"
+    ]
+    assert latency.signal.startswith(f"1000 * histogram_quantile({queries.P99}, sum by (")

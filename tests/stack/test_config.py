@@ -49,7 +49,25 @@ def test_values_file_then_environment(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"ORDER_API_SRE_CANARY__MAX_WEIGHTS": "30"}, "canary.max_weights: unknown setting"),
+        (
+            {"ORDER_API_SRE_CANARY__MAX_WEIGHTS": "30"},
+            "canary.max_weights: unknown setting, did you mean `max_weight`?",
+        ),
+        (
+            {"ORDER_API_SRE_CANARY__STEP_WIEGHT": "5"},
+            "canary.step_wieght: unknown setting, did you mean `step_weight`?",
+        ),
+        (
+            {"ORDER_API_SRE_CANARY__ZZZ": "5"},
+            r"canary.zzz: unknown setting, known: error_rate_max_percent, interval_s, ",
+        ),
+        # Keys that moved into the nested resources point to their new place.
+        ({"ORDER_API_SRE_APP__CPU_REQUEST": "1"}, "did you mean `resources.cpu_request`?"),
+        (
+            {"ORDER_API_SRE_MONITORING__GRAFANA_MEMORY_LIMIT": "1Gi"},
+            "did you mean `grafana_resources.memory_limit`?",
+        ),
+        ({"ORDER_API_SRE_CANARY__STEP_WEIGHTS": "5,x"}, r"canary.step_weights\[1\]: expected int"),
         ({"ORDER_API_SRE_CANARY__MAX_WEIGHT": "true"}, "canary.max_weight: expected int"),
         ({"ORDER_API_SRE_CANARY__MAX_WEIGHT": "1.5"}, "canary.max_weight: expected int"),
         ({"ORDER_API_SRE_APP": "x"}, "app: expected a mapping"),
@@ -67,3 +85,33 @@ def test_bad_values_file_names_the_file(tmp_path: Path) -> None:
         load_config(env={VALUES_ENV: str(values)})
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read values file"):
         load_config(env={VALUES_ENV: str(tmp_path / "missing.yaml")})
+
+
+def test_an_empty_variable_means_unset() -> None:
+    """As in the service: `ORDER_API_SRE_CANARY__MAX_WEIGHT=` keeps the default."""
+    config = load_config(env={"ORDER_API_SRE_CANARY__MAX_WEIGHT": "", VALUES_ENV: ""})
+    assert config == StackConfig()
+
+
+def test_resources_are_one_nested_type() -> None:
+    config = load_config(
+        env={
+            "ORDER_API_SRE_APP__RESOURCES__CPU_LIMIT": "2",
+            "ORDER_API_SRE_MONITORING__GRAFANA_RESOURCES__MEMORY_LIMIT": "1Gi",
+        }
+    )
+    assert config.app.resources.cpu_limit == "2"
+    assert config.app.resources.cpu_request == StackConfig().app.resources.cpu_request
+    assert config.monitoring.grafana_resources.memory_limit == "1Gi"
+    assert config.monitoring.prometheus_resources == StackConfig().monitoring.prometheus_resources
+
+
+def test_step_weights_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("canary:\n  step_weights: [5, 10, 25]\n")
+    assert load_config(env={VALUES_ENV: str(values)}).canary.weights == (5, 10, 25)
+    env = {"ORDER_API_SRE_CANARY__STEP_WEIGHTS": "[5, 10, 25]"}
+    assert load_config(env=env).canary.effective_max_weight == 25
+    # Without step weights: Flagger's steps up to the max weight, the last one capped.
+    env = {"ORDER_API_SRE_CANARY__MAX_WEIGHT": "55", "ORDER_API_SRE_CANARY__STEP_WEIGHT": "20"}
+    assert load_config(env=env).canary.weights == (20, 40, 55)

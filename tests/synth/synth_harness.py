@@ -1,20 +1,14 @@
-"""Shared plumbing for the synth tests: one synthesis per test session.
+"""Shared plumbing for the synth tests: manifests, trees, real processes.
 
-Imported by the tests/synth test modules (pytest puts this folder on sys.path);
-`synthesized()` is cached, so the whole session pays for one cdk8s run.
+The session's synthesis is the `synthesized` fixture in conftest.py.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import copy
-import functools
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,9 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
-from stack.config import load_config
-from synth.main import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
@@ -53,20 +44,6 @@ class Manifest:
         return f"{self.file}: {self.kind}/{self.name}"
 
 
-def _tmpdir(prefix: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
-@functools.cache
-def synthesized() -> Path:
-    """A fresh synth of the default config (no ORDER_API_SRE_* from the caller's shell)."""
-    out = _tmpdir("synth-test-") / "dist"
-    synthesize(load_config(env={}), out)
-    return out
-
-
 def load_manifests(outdir: Path) -> list[Manifest]:
     return [
         Manifest(file=path.name, obj=obj)
@@ -74,33 +51,6 @@ def load_manifests(outdir: Path) -> list[Manifest]:
         for obj in yaml.safe_load_all(path.read_text())
         if obj is not None
     ]
-
-
-@functools.cache
-def _manifests() -> tuple[Manifest, ...]:
-    return tuple(load_manifests(synthesized()))
-
-
-def manifests() -> list[Manifest]:
-    """Deep copies, so a test cannot change what the next one sees."""
-    return [copy.deepcopy(m) for m in _manifests()]
-
-
-def find(kind: str, name: str | None = None) -> list[dict[str, Any]]:
-    return [m.obj for m in manifests() if m.kind == kind and (name is None or m.name == name)]
-
-
-def one(kind: str, name: str | None = None) -> dict[str, Any]:
-    found = find(kind, name)
-    assert len(found) == 1, f"expected exactly one {kind} {name or ''}, found {len(found)}"
-    return found[0]
-
-
-def pod_templates() -> Iterator[tuple[Manifest, dict[str, Any]]]:
-    """(owner, pod spec) of every workload."""
-    for m in manifests():
-        if m.kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
-            yield m, m.obj["spec"]["template"]["spec"]
 
 
 def crds_dir() -> Path:

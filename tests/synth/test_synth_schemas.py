@@ -11,7 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.synth.synth_harness import Manifest, crds_dir, manifests
+from tests.synth.conftest import Synthesized
+from tests.synth.synth_harness import Manifest, crds_dir
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
 # API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
@@ -22,17 +23,17 @@ def _is_custom(m: Manifest) -> bool:
     return m.obj["apiVersion"].rpartition("/")[0] in CUSTOM_GROUPS
 
 
-def _builtin() -> list[Manifest]:
-    return [m for m in manifests() if not _is_custom(m)]
+def _builtin(synthesized: Synthesized) -> list[Manifest]:
+    return [m for m in synthesized.manifests() if not _is_custom(m)]
 
 
-def _custom() -> list[Manifest]:
-    return [m for m in manifests() if _is_custom(m)]
+def _custom(synthesized: Synthesized) -> list[Manifest]:
+    return [m for m in synthesized.manifests() if _is_custom(m)]
 
 
 @pytest.mark.parametrize("version", KUBERNETES_MINORS)
-def test_builtin_objects_validate_strictly(version: str) -> None:
-    objects = _builtin()
+def test_builtin_objects_validate_strictly(version: str, synthesized: Synthesized) -> None:
+    objects = _builtin(synthesized)
     assert objects
     errors = []
     for m in objects:
@@ -101,8 +102,8 @@ def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     return schemas
 
 
-def test_custom_resources_validate_against_their_crds() -> None:
-    objects = _custom()
+def test_custom_resources_validate_against_their_crds(synthesized: Synthesized) -> None:
+    objects = _custom(synthesized)
     kinds = {m.kind for m in objects}
     assert {"Canary", "MetricTemplate", "IngressRoute", "Middleware"} <= kinds, kinds
     errors = []
@@ -119,14 +120,14 @@ def test_custom_resources_validate_against_their_crds() -> None:
     assert not errors, "\n".join(errors)
 
 
-def test_crd_strictness_catches_an_unknown_field() -> None:
+def test_crd_strictness_catches_an_unknown_field(synthesized: Synthesized) -> None:
     """The validator above must fail on a typo, or it proves nothing."""
-    canary = next(m.obj for m in _custom() if m.kind == "Canary")
+    canary = next(m.obj for m in _custom(synthesized) if m.kind == "Canary")
     canary["spec"]["analysis"]["stepWieght"] = 5
     schema = _crd_schemas()[(canary["apiVersion"], "Canary")]
     assert not jsonschema.Draft7Validator(schema).is_valid(canary)
 
 
-def test_traefik_objects_use_the_current_api_group() -> None:
-    for m in _custom():
+def test_traefik_objects_use_the_current_api_group(synthesized: Synthesized) -> None:
+    for m in _custom(synthesized):
         assert "traefik.containo.us" not in m.obj["apiVersion"], m.label
