@@ -9,8 +9,8 @@ import argparse
 import socket
 import sys
 
-from order_api import __version__
-from order_api.app import create_app
+from order_api import __version__, settings
+from order_api.app import PROTOCOL, create_app
 from order_api.settings import Settings, SettingsError
 
 EXIT_BAD_CONFIG = 2
@@ -21,11 +21,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="order-api",
         description=f"order-api {__version__}: the instrumented sample order service.",
         epilog=(
-            "Environment: ORDER_API_VERSION, ORDER_API_FAULT_ERROR_RATE (0..1), "
-            "ORDER_API_FAULT_DELAY_MS (>=0), ORDER_API_SHUTDOWN_DELAY_S (>=0, default 5), "
-            "ORDER_API_DRAIN_TIMEOUT_S (>=0, default 15)."
+            f"Environment: {settings.ENV_VERSION}, {settings.ENV_FAULT_ERROR_RATE} (0..1), "
+            f"{settings.ENV_FAULT_DELAY_MS} (>=0), "
+            f"{settings.ENV_SHUTDOWN_DELAY_S} (>=0, default 5), "
+            f"{settings.ENV_DRAIN_TIMEOUT_S} (>=0, default 15), "
+            f"{settings.ENV_HEAD_TIMEOUT_S} (>0, default 10), "
+            f"{settings.ENV_MAX_CONNECTIONS} (>=1, default 1000), "
+            f"{settings.ENV_RESPONSE_TIMEOUT_S} (>0, default 60)."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"order-api {__version__}")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (%(default)s)")
     parser.add_argument("--port", type=_port, default=8080, help="TCP port (%(default)s)")
     return parser.parse_args(argv)
@@ -51,7 +56,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = Settings.from_env()
+        config = Settings.from_env()
     except SettingsError as error:
         print(f"order-api: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -60,9 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"order-api: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
-    app = create_app(settings)
-    app.run(sock=sock, single_process=True, access_log=False, motd=False, auto_reload=False)
+    app = create_app(config, listener=sock)
+    print(f"order-api {__version__} listening on {_url(sock)}", file=sys.stderr, flush=True)
+    app.run(
+        sock=sock,
+        protocol=PROTOCOL,
+        single_process=True,
+        access_log=False,
+        motd=False,
+        auto_reload=False,
+    )
     return 0
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 if __name__ == "__main__":

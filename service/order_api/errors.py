@@ -12,14 +12,24 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from sanic import HTTPResponse, Request, json
-from sanic.exceptions import SanicException
+from sanic.exceptions import SanicException, ServiceUnavailable
 from sanic.handlers import ErrorHandler
+from sanic.log import logger
+
+from order_api import telemetry
 
 # Sanic rejects larger bodies with 413 before any handler runs.
 MAX_BODY_BYTES = 16 * 1024
 # nginx's code for "the client went away before the response": counted as a
 # 4xx, so impatient clients never look like server errors to the canary gate.
 CLIENT_CLOSED_REQUEST = 499
+
+
+class RejectedRequest(SanicException):
+    """A request refused before routing; its message is fixed text, never client input."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message, status_code=status, quiet=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +57,10 @@ def _message(request: Request, status: int) -> str:
         case 404:
             return "not found"
         case 405:
-            return f"method {request.method} not allowed"
+            # Only a standard method is named: anything else is client input.
+            if request.method in telemetry.STANDARD_METHODS:
+                return f"method {request.method} not allowed"
+            return "method not allowed"
         case 413:
             return f"request body exceeds {MAX_BODY_BYTES} bytes"
         case 499:
@@ -67,9 +80,12 @@ class JsonErrorHandler(ErrorHandler):
     through an instrumented handler, so this is where they get counted.
     """
 
-    def __init__(self, on_response: Callable[[Request, HTTPResponse], None]) -> None:
+    def __init__(
+        self, on_response: Callable[[Request, HTTPResponse], None], *, response_timeout_s: float
+    ) -> None:
         super().__init__()
         self._on_response = on_response
+        self._response_timeout_s = response_timeout_s
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         headers = None
@@ -80,8 +96,16 @@ class JsonErrorHandler(ErrorHandler):
             status = CLIENT_CLOSED_REQUEST
         else:
             status = 500
-        if status >= 500:
-            self.log(request, exception)  # a bug or an outage: keep the traceback
-        response = error_response(status, _message(request, status), headers=headers)
+        if isinstance(exception, RejectedRequest):
+            message = str(exception)
+        elif isinstance(exception, ServiceUnavailable):  # Sanic's response timeout
+            message = f"no response within {self._response_timeout_s:g} s"
+            route = request.route.uri if request.route is not None else telemetry.UNMATCHED_PATH
+            logger.warning("%s %s: %s", request.method, route, message)  # one line, no trace
+        else:
+            message = _message(request, status)
+            if status >= 500:
+                self.log(request, exception)  # a bug or an outage: keep the traceback
+        response = error_response(status, message, headers=headers)
         self._on_response(request, response)
         return response

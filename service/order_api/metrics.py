@@ -16,7 +16,6 @@ from prometheus_client.exposition import choose_encoder
 from sanic import Blueprint, HTTPResponse, Request, raw
 
 from order_api import telemetry
-from order_api.shutdown import Lifecycle, release_connection
 from order_api.telemetry import Metrics
 
 
@@ -54,8 +53,7 @@ def recorder(requests: Counter, latency: Histogram) -> Recorder:
 
 
 class Instrumentation:
-    """Counts, times and version-stamps every response exactly once; closes
-    its connection once the server is draining.
+    """Counts, times and version-stamps every response exactly once.
 
     Two paths produce responses, and each records its own:
     - `route()` registers API handlers wrapped: what a handler returns is recorded;
@@ -65,11 +63,9 @@ class Instrumentation:
     the benchmarked path, and the bench's bare endpoint stays uninstrumented.
     """
 
-    def __init__(self, metrics: Metrics, *, version: str, lifecycle: Lifecycle) -> None:
+    def __init__(self, metrics: Metrics, *, version: str) -> None:
         self._metrics = metrics
         self._version = version
-        # Once draining, every response closes its connection (see release_connection).
-        self._lifecycle = lifecycle
         # The only `path` label values besides UNMATCHED_PATH.
         self._templates: set[str] = set()
         # A recorder per (method, path, status): .labels() takes a lock and
@@ -77,9 +73,13 @@ class Instrumentation:
         self._recorders: dict[tuple[str, str, int], Recorder] = {}
 
     def route(self, bp: Blueprint, method: str, path: str) -> Callable[[Handler], Handler]:
-        """Decorator: serve `handler` at `method path` on `bp`, instrumented."""
+        """Decorator: serve `handler` at `method path` on `bp`, instrumented.
+
+        Stack two for two methods (HEAD beside GET: Sanic answers HEAD
+        without the body); each method is counted under its own name.
+        """
         self._templates.add(path)
-        version, header, lifecycle = self._version, telemetry.VERSION_HEADER, self._lifecycle
+        version, header = self._version, telemetry.VERSION_HEADER
 
         def register(handler: Handler) -> Handler:
             # Method and path are fixed per route: key the children by status
@@ -94,11 +94,10 @@ class Instrumentation:
                     record = by_status[status] = self._bind(method, path, status)
                 record(perf_counter() - request.started)  # type: ignore[attr-defined]
                 response.headers[header] = version
-                if lifecycle.draining:
-                    release_connection(request)
                 return response
 
-            bp.add_route(instrumented, path, methods=[method], name=handler.__name__)
+            name = handler.__name__ if method != "HEAD" else f"{handler.__name__}_head"
+            bp.add_route(instrumented, path, methods=[method], name=name)
             return handler
 
         return register
@@ -116,8 +115,6 @@ class Instrumentation:
         record = self._recorders.get((method, path, status)) or self._bind(method, path, status)
         record(perf_counter() - request.started)  # type: ignore[attr-defined]
         response.headers[telemetry.VERSION_HEADER] = self._version
-        if self._lifecycle.draining:
-            release_connection(request)
 
     def _bind(self, method: str, path: str, status: int) -> Recorder:
         record = recorder(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import os
+import re
+import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final, Protocol, cast
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.helpers import json_dumps
@@ -50,7 +52,9 @@ def _field_errors(payload: Any) -> list[FieldError]:
         return [FieldError(BODY_FIELD, "must be a JSON object")]
     errors = [FieldError(str(name), "unknown field") for name in payload if name not in FIELDS]
     item = payload.get("item")
-    if "item" not in payload:
+    if item is OUT_OF_RANGE:
+        errors.append(FieldError("item", "number out of range"))
+    elif "item" not in payload:
         errors.append(FieldError("item", "is required"))
     elif not isinstance(item, str):
         errors.append(FieldError("item", "must be a string"))
@@ -59,7 +63,11 @@ def _field_errors(payload: Any) -> list[FieldError]:
     elif len(item) > ITEM_MAX_CHARS:
         errors.append(FieldError("item", f"must be at most {ITEM_MAX_CHARS} characters"))
     quantity = payload.get("quantity")
-    if "quantity" not in payload:
+    if quantity is OUT_OF_RANGE:
+        errors.append(
+            FieldError("quantity", f"number out of range ({QUANTITY_MIN}..{QUANTITY_MAX})")
+        )
+    elif "quantity" not in payload:
         errors.append(FieldError("quantity", "is required"))
     elif type(quantity) is not int:
         errors.append(FieldError("quantity", "must be an integer"))
@@ -90,18 +98,81 @@ def order_ids(batch: int = 256) -> Iterator[str]:
         ]
 
 
-_DECODER = jsonlib.JSONDecoder()  # what json.loads() uses with no arguments
+class JsonRejected(ValueError):
+    """JSON that Python's decoder accepts but RFC 8259 and I-JSON (RFC 7493) do not."""
+
+
+class _OutOfRange:
+    """Stands for an integer with more digits than Python converts (int_max_str_digits)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "OUT_OF_RANGE"
+
+
+OUT_OF_RANGE: Final = _OutOfRange()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Python keeps the last of duplicate keys; another parser may keep the first.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise JsonRejected("duplicate key in an object")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonRejected(f"{name} is not a JSON value")
+
+
+def _bounded_int(digits: str) -> int | _OutOfRange:
+    limit = sys.get_int_max_str_digits()
+    return OUT_OF_RANGE if limit and len(digits.lstrip("-")) > limit else int(digits)
+
+
+# What json.loads() uses, strict about duplicate keys and NaN/Infinity.
+_DECODER = jsonlib.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+# The same, with oversized integers kept as OUT_OF_RANGE (tried only after int() refused one).
+_WIDE_DECODER = jsonlib.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_int=_bounded_int
+)
+
+
+class _Scanner(Protocol):
+    """JSONDecoder.scan_once: set in JSONDecoder.__init__ but not declared by it
+    (tests/service/test_service_internals.py fails if that changes)."""
+
+    def scan_once(self, text: str, index: int, /) -> tuple[Any, int]: ...
 
 
 def parse_json(text: str) -> Any:
-    """json.loads(text): the same decoder, result and errors, faster for a compact document.
+    """json.loads(text) with the strict decoder above, faster for a compact document.
+
+    Raises ValueError (JSONDecodeError or JsonRejected) for what is not JSON,
+    including a lone surrogate escape such as "\\ud800" (not Unicode text).
+    """
+    try:
+        value = _decode(_DECODER, text)
+    except (jsonlib.JSONDecodeError, JsonRejected):
+        raise
+    except ValueError:  # int() refused a number over sys.get_int_max_str_digits()
+        value = _decode(_WIDE_DECODER, text)
+    # Raw UTF-8 cannot carry a surrogate (decode() refused it): only an escape can.
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise JsonRejected("invalid Unicode: a lone surrogate escape")
+    return value
+
+
+def _decode(decoder: jsonlib.JSONDecoder, text: str) -> Any:
+    """decoder.decode(text), with the same result and errors.
 
     decode() is scan_once() at the first non-blank plus two whitespace regex
     matches; a document without surrounding blanks needs only the scan. Any
-    other input takes json.loads' own path, so its error messages stay.
+    other input takes decode()'s own path, so its error messages stay.
     """
     try:
-        value, end = _DECODER.scan_once(text, 0)
+        value, end = cast(_Scanner, decoder).scan_once(text, 0)
     except StopIteration:  # no value at 0: blanks, a BOM or not JSON at all
         pass
     else:
@@ -109,7 +180,26 @@ def parse_json(text: str) -> Any:
             return value
     if text.startswith("\ufeff"):  # json.loads' own check, for the same message
         raise jsonlib.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    return _DECODER.decode(text)
+    return decoder.decode(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    # The decoder joins escaped pairs, so any surrogate left in a string is lone.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def json_string(text: str) -> str:

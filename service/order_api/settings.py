@@ -15,11 +15,17 @@ from typing import TypeVar
 
 from order_api import __version__
 
+# Every variable order-api reads starts with this; the bench and the
+# rehearsal import these names instead of spelling them again.
+ENV_PREFIX = "ORDER_API_"
 ENV_VERSION = "ORDER_API_VERSION"
 ENV_FAULT_ERROR_RATE = "ORDER_API_FAULT_ERROR_RATE"
 ENV_FAULT_DELAY_MS = "ORDER_API_FAULT_DELAY_MS"
 ENV_SHUTDOWN_DELAY_S = "ORDER_API_SHUTDOWN_DELAY_S"
 ENV_DRAIN_TIMEOUT_S = "ORDER_API_DRAIN_TIMEOUT_S"
+ENV_HEAD_TIMEOUT_S = "ORDER_API_HEAD_TIMEOUT_S"
+ENV_MAX_CONNECTIONS = "ORDER_API_MAX_CONNECTIONS"
+ENV_RESPONSE_TIMEOUT_S = "ORDER_API_RESPONSE_TIMEOUT_S"
 ENV_BENCH_BARE = "ORDER_API_BENCH_BARE"
 
 # The version travels in an HTTP header and a metric label: one printable
@@ -46,6 +52,12 @@ class Settings:
     drain_timeout_s: float = 15.0
     # Adds the uninstrumented POST /bench/bare used only by `make bench`.
     bench_bare: bool = False
+    # The whole request head (request line and headers) must arrive within this.
+    head_timeout_s: float = 10.0
+    # Connections served at once; the first request on one over the cap gets 503.
+    max_connections: int = 1000
+    # A handler still running after this is answered 503 (Sanic's RESPONSE_TIMEOUT).
+    response_timeout_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +77,11 @@ class Settings:
             ),
             drain_timeout_s=_read(
                 env, ENV_DRAIN_TIMEOUT_S, _parse_non_negative, defaults.drain_timeout_s
+            ),
+            head_timeout_s=_read(env, ENV_HEAD_TIMEOUT_S, _parse_positive, defaults.head_timeout_s),
+            max_connections=_read(env, ENV_MAX_CONNECTIONS, _parse_count, defaults.max_connections),
+            response_timeout_s=_read(
+                env, ENV_RESPONSE_TIMEOUT_S, _parse_positive, defaults.response_timeout_s
             ),
             bench_bare=_read(env, ENV_BENCH_BARE, _parse_flag, defaults.bench_bare),
         )
@@ -108,6 +125,19 @@ def _parse_non_negative(raw: str) -> float:
     if value < 0:
         raise ValueError("must be >= 0")
     return value
+
+
+def _parse_positive(raw: str) -> float:
+    value = _parse_number(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _parse_count(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ValueError("must be a whole number >= 1")
+    return int(raw)
 
 
 def _parse_flag(raw: str) -> bool:

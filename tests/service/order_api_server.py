@@ -14,6 +14,8 @@ from types import TracebackType
 
 import httpx
 
+from order_api import settings, telemetry
+
 START_TIMEOUT_S = 20.0
 
 
@@ -28,14 +30,19 @@ def service_env(**overrides: str) -> dict[str, str]:
 
     Shutdown delay defaults to 0 so that stopping a test server is instant.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_API_")}
-    env["ORDER_API_SHUTDOWN_DELAY_S"] = "0"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.ENV_PREFIX)}
+    env[settings.ENV_SHUTDOWN_DELAY_S] = "0"
     env.update(overrides)
     return env
 
 
 class OrderApiServer:
-    """`python -m order_api` on 127.0.0.1:<free port>, stopped with SIGTERM."""
+    """`python -m order_api` on 127.0.0.1:<free port>, stopped with SIGTERM.
+
+    start() returns once /api/ready answers 200, which the service does only
+    after its own SIGTERM handler is installed: a SIGTERM sent from then on
+    always gets the graceful sequence, never Sanic's immediate stop.
+    """
 
     def __init__(self, **env: str) -> None:
         self.port = free_port()
@@ -58,7 +65,8 @@ class OrderApiServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"order-api exited {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                # Ready, not just alive: only then is the SIGTERM handler in place.
+                if httpx.get(self.url + telemetry.READY_PATH, timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -50,7 +50,7 @@ def test_malformed_request_line_is_json_400_counted_as_unmatched(server: OrderAp
     assert status.startswith("HTTP/1.1 400")
     assert headers["content-type"] == "application/json"
     assert headers[telemetry.VERSION_HEADER.lower()]
-    assert json.loads(body) == {"error": "bad request"}
+    assert json.loads(body) == {"error": "malformed request line"}
     after = counter(server, telemetry.OTHER_METHOD, telemetry.UNMATCHED_PATH, 400)
     assert after - before == 1
 
