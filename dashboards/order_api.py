@@ -305,9 +305,11 @@ def _analysis_table(config: StackConfig) -> g.Panel:
         targets=[_target(q.CANARY_ANALYSIS_TABLE, "", "A", app=config.app.name, table=True)],
         unit="none",
         overrides=[
-            {"matcher": {"id": "byName", "options": "value"},
-             "properties": [{"id": "decimals", "value": 2}]}
-        ],  # fmt: skip
+            {
+                "matcher": {"id": "byName", "options": "value"},
+                "properties": [{"id": "decimals", "value": 2}],
+            }
+        ],
         gridPos=g.GridPos(h=6, w=GRID_WIDTH, x=0, y=29),
         editable=False,
         thresholds=_steps(),
