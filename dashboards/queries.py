@@ -198,8 +198,6 @@ _FLAGGER_CANARY = (
     matcher(ext.FLAGGER_NAME, "=", CANARY_APP),
 )
 CANARY_PHASE = f"max({selector(ext.FLAGGER_CANARY_STATUS, *_FLAGGER_CANARY)})"
-_ANALYSIS_SERIES = selector(ext.FLAGGER_CANARY_METRIC_ANALYSIS, *_FLAGGER_CANARY)
-CANARY_ANALYSIS_VALUES = f"max by ({ext.FLAGGER_METRIC}) ({_ANALYSIS_SERIES})"
 # How the analysis table shows each metric: (name, factor, unit). Flagger
 # records the built-in request-duration in seconds (`SetAnalysis(...,
 # val.Seconds())`) though its threshold is in ms, request-success-rate in %,

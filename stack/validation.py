@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from order_api import telemetry
 from stack.config import TRAEFIK_LATENCY_BUCKETS, ConfigError, Resources, StackConfig
+from stack.names import AppNames
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
 UNPINNED_TAGS = {"", "latest"}
@@ -37,7 +38,7 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 )
-MAX_APP_NAME = 63 - len("-primary")
+MAX_APP_NAME = 63 - len(AppNames(name="", namespace="").primary)
 # Grafana 12 is OOM-killed at start below this (migrations, plugin loading).
 GRAFANA_MIN_MEMORY = "512Mi"
 GRAFANA_MIN_MEMORY_BYTES = Decimal(512 * 1024**2)

@@ -33,11 +33,6 @@ RANGE_FUNC = re.compile(r"\b(rate|increase|irate|last_over_time)\(|\bunless $")
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config({})
-
-
-@pytest.fixture(scope="module")
 def texts(config) -> dict[str, str]:
     return build.dashboards_json(config)
 
