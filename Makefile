@@ -25,7 +25,7 @@ test-fast: setup ## Run the tests that start no real process (well under a minut
 	$(PY) -m pytest -m 'not live' -q
 
 snapshots: setup ## Accept changed output snapshots after reviewing the diff
-	$(PY) -m pytest tests -m 'not live' -q --snapshot-update
+	$(PY) -m pytest -q tests/synth/test_synth_snapshots.py tests/dashboards/test_dashboards_snapshots.py --snapshot-update
 
 run: $(VENV)/.installed ## Serve order-api on 127.0.0.1:8080
 	$(VENV)/bin/order-api --host 127.0.0.1 --port 8080

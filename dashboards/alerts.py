@@ -78,7 +78,8 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} answered "
                 '{{ $value | printf "%.2f" }}% of API requests with 5xx over the last '
-                f"{in_words(config.canary.metric_window_s)} (threshold {canary.error_rate_max_percent:g}%)."
+                f"{in_words(canary.metric_window_s)} "
+                f"(threshold {canary.error_rate_max_percent:g}%)."
             ),
         ),
         Alert(

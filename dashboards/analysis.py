@@ -38,6 +38,8 @@ def analysis_metrics(config: StackConfig) -> list[AnalysisMetric]:
             query=queries.ERROR_RATE_TEMPLATE,
         ),
         AnalysisMetric(
-            name=LATENCY_P99, threshold={"max": c.latency_max_ms}, query=queries.LATENCY_P99_TEMPLATE
+            name=LATENCY_P99,
+            threshold={"max": c.latency_max_ms},
+            query=queries.LATENCY_P99_TEMPLATE,
         ),
     ]

@@ -18,6 +18,7 @@ from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
 from stack.config import StackConfig
+from stack.names import CANARY, PRIMARY
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GRID_WIDTH = 24
@@ -180,8 +181,8 @@ def _traffic_panels(config: StackConfig) -> list[g.Panel]:
             f"own {telemetry.REQUESTS_TOTAL} (health, readiness and metrics scrapes excluded).",
             "reqps",
             [
-                _target(q.REQUEST_RATE_PRIMARY, "primary", "A", app=app),
-                _target(q.REQUEST_RATE_CANARY, "canary", "B", app=app),
+                _target(q.REQUEST_RATE_PRIMARY, PRIMARY, "A", app=app),
+                _target(q.REQUEST_RATE_CANARY, CANARY, "B", app=app),
             ],
             (0, 5, 12, 8),
         ),
@@ -201,8 +202,8 @@ def _traffic_panels(config: StackConfig) -> list[g.Panel]:
             "The observed canary share follows the weight when all traffic passes the router.",
             "percent",
             [
-                _target(q.TRAFFIC_SHARE_PRIMARY, "primary", "A", app=app),
-                _target(q.TRAFFIC_SHARE_CANARY, "canary", "B", app=app),
+                _target(q.TRAFFIC_SHARE_PRIMARY, PRIMARY, "A", app=app),
+                _target(q.TRAFFIC_SHARE_CANARY, CANARY, "B", app=app),
                 _target(q.CANARY_WEIGHT, "Flagger canary weight", "C", app=app),
             ],
             (0, 13, 12, 8),
@@ -235,12 +236,12 @@ def _gate_panels(config: StackConfig) -> list[g.Panel]:
         for ref, (track, quantile, expr) in zip(
             "ABCDEF",
             [
-                ("primary", 50, q.LATENCY_P50_PRIMARY),
-                ("primary", 95, q.LATENCY_P95_PRIMARY),
-                ("primary", 99, q.LATENCY_P99_PRIMARY),
-                ("canary", 50, q.LATENCY_P50_CANARY),
-                ("canary", 95, q.LATENCY_P95_CANARY),
-                ("canary", 99, q.LATENCY_P99_CANARY),
+                (PRIMARY, 50, q.LATENCY_P50_PRIMARY),
+                (PRIMARY, 95, q.LATENCY_P95_PRIMARY),
+                (PRIMARY, 99, q.LATENCY_P99_PRIMARY),
+                (CANARY, 50, q.LATENCY_P50_CANARY),
+                (CANARY, 95, q.LATENCY_P95_CANARY),
+                (CANARY, 99, q.LATENCY_P99_CANARY),
             ],
             strict=True,
         )
@@ -253,8 +254,8 @@ def _gate_panels(config: StackConfig) -> list[g.Panel]:
             f"red line is the canary's error-rate gate ({canary.error_rate_max_percent:g}%).",
             "percent",
             [
-                _target(q.ERROR_RATE_PRIMARY, "primary", "A", app=app),
-                _target(q.ERROR_RATE_CANARY, "canary", "B", app=app),
+                _target(q.ERROR_RATE_PRIMARY, PRIMARY, "A", app=app),
+                _target(q.ERROR_RATE_CANARY, CANARY, "B", app=app),
             ],
             (12, 13, 12, 8),
             limit=(RED, canary.error_rate_max_percent),
@@ -284,8 +285,8 @@ def _router_panel(config: StackConfig) -> g.Panel:
         "ingress counts here: this is what Flagger's built-in checks see.",
         "reqps",
         [
-            _target(q.ROUTER_RATE_PRIMARY, "primary", "A", app=app),
-            _target(q.ROUTER_RATE_CANARY, "canary", "B", app=app),
+            _target(q.ROUTER_RATE_PRIMARY, PRIMARY, "A", app=app),
+            _target(q.ROUTER_RATE_CANARY, CANARY, "B", app=app),
         ],
         (12, 21, 12, 8),
     )
@@ -305,9 +306,11 @@ def _analysis_table(config: StackConfig) -> g.Panel:
         targets=[_target(q.CANARY_ANALYSIS_TABLE, "", "A", app=config.app.name, table=True)],
         unit="none",
         overrides=[
-            {"matcher": {"id": "byName", "options": "value"},
-             "properties": [{"id": "decimals", "value": 2}]}
-        ],  # fmt: skip
+            {
+                "matcher": {"id": "byName", "options": "value"},
+                "properties": [{"id": "decimals", "value": 2}],
+            }
+        ],
         gridPos=g.GridPos(h=6, w=GRID_WIDTH, x=0, y=29),
         editable=False,
         thresholds=_steps(),

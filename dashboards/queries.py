@@ -198,8 +198,6 @@ _FLAGGER_CANARY = (
     matcher(ext.FLAGGER_NAME, "=", CANARY_APP),
 )
 CANARY_PHASE = f"max({selector(ext.FLAGGER_CANARY_STATUS, *_FLAGGER_CANARY)})"
-_ANALYSIS_SERIES = selector(ext.FLAGGER_CANARY_METRIC_ANALYSIS, *_FLAGGER_CANARY)
-CANARY_ANALYSIS_VALUES = f"max by ({ext.FLAGGER_METRIC}) ({_ANALYSIS_SERIES})"
 # How the analysis table shows each metric: (name, factor, unit). Flagger
 # records the built-in request-duration in seconds (`SetAnalysis(...,
 # val.Seconds())`) though its threshold is in ms, request-success-rate in %,
@@ -214,12 +212,13 @@ ANALYSIS_DISPLAY: tuple[tuple[str, int, str], ...] = (
 
 
 def _analysis_row(metric: str, factor: int, unit: str) -> str:
+    label = ext.FLAGGER_METRIC
     series = selector(
-        ext.FLAGGER_CANARY_METRIC_ANALYSIS, *_FLAGGER_CANARY, matcher(ext.FLAGGER_METRIC, "=", metric)
+        ext.FLAGGER_CANARY_METRIC_ANALYSIS, *_FLAGGER_CANARY, matcher(label, "=", metric)
     )
-    value = f"max by ({ext.FLAGGER_METRIC}) ({series})"
+    value = f"max by ({label}) ({series})"
     scaled = value if factor == 1 else f"{factor} * {value}"
-    return f'label_replace({scaled}, "{ANALYSIS_UNIT_LABEL}", "{unit}", "{ext.FLAGGER_METRIC}", ".*")'
+    return f'label_replace({scaled}, "{ANALYSIS_UNIT_LABEL}", "{unit}", "{label}", ".*")'
 
 
 # One row per analysis metric, each in its own unit (the `unit` column).
@@ -241,9 +240,7 @@ def events_in_range(counter: str, window: str = RANGE) -> str:
 
 
 CANARY_ROLLBACKS = events_in_range(selector(ext.FLAGGER_CANARY_FAILURES_TOTAL, *_FLAGGER_CANARY))
-CANARY_PROMOTIONS = events_in_range(
-    selector(ext.FLAGGER_CANARY_SUCCESSES_TOTAL, *_FLAGGER_CANARY)
-)
+CANARY_PROMOTIONS = events_in_range(selector(ext.FLAGGER_CANARY_SUCCESSES_TOTAL, *_FLAGGER_CANARY))
 
 # --- Flagger MetricTemplates (queries run by Flagger against the canary) -----
 

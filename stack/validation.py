@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from order_api import telemetry
 from stack.config import TRAEFIK_LATENCY_BUCKETS, ConfigError, Resources, StackConfig
+from stack.names import AppNames
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
 UNPINNED_TAGS = {"", "latest"}
@@ -37,9 +38,10 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 )
-MAX_APP_NAME = 63 - len("-primary")
+MAX_APP_NAME = 63 - len(AppNames(name="", namespace="").primary)
 # Grafana 12 is OOM-killed at start below this (migrations, plugin loading).
 GRAFANA_MIN_MEMORY = "512Mi"
+GRAFANA_MIN_MEMORY_BYTES = Decimal(512 * 1024**2)
 # Flagger leaves a weight of 0 out of the TraefikService, and Traefik gives a
 # service without a weight the weight 1: at maxWeight 100 the primary would
 # still get 1/101 of the traffic instead of none.
@@ -72,10 +74,11 @@ def _resource_problems(where: str, r: Resources) -> Iterator[str]:
                    f"(e.g. 100m, 0.5, 256Mi) (got {text!r})")  # fmt: skip
         values[key] = value
     for kind in ("cpu", "memory"):
-        request, limit = values[f"{kind}_request"], values[f"{kind}_limit"]
-        if request is not None and limit is not None and request > limit:
-            yield (f"{where}.{kind}_request: must not exceed {where}.{kind}_limit "
-                   f"(got {getattr(r, f'{kind}_request')!r} > {getattr(r, f'{kind}_limit')!r})")  # fmt: skip
+        request, limit = f"{kind}_request", f"{kind}_limit"
+        low, high = values[request], values[limit]
+        if low is not None and high is not None and low > high:
+            yield (f"{where}.{request}: must not exceed {where}.{limit} "
+                   f"(got {getattr(r, request)!r} > {getattr(r, limit)!r})")  # fmt: skip
 
 
 def _on_edge(gate_s: float, buckets: tuple[float, ...]) -> bool:
@@ -140,7 +143,7 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          (prometheus_bytes(m.retention_size) or 0) < (quantity(m.storage_size_limit) or 1 << 70),
          "must stay below monitoring.storage_size_limit (the emptyDir is evicted when full)"),
         ("monitoring.grafana_resources.memory_limit",
-         (quantity(m.grafana_resources.memory_limit) or 1 << 70) >= quantity(GRAFANA_MIN_MEMORY),
+         (quantity(m.grafana_resources.memory_limit) or 1 << 70) >= GRAFANA_MIN_MEMORY_BYTES,
          f"Grafana 12 needs at least {GRAFANA_MIN_MEMORY}"),
     ]  # fmt: skip
 

@@ -128,7 +128,8 @@ def _webhooks(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
 
 
 def _metric(config: StackConfig, names: AppNames, metric: AnalysisMetric) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": metric.name, "interval": _interval(config.canary.metric_window_s)}
+    window = _interval(config.canary.metric_window_s)
+    entry: dict[str, Any] = {"name": metric.name, "interval": window}
     if not metric.builtin:
         entry["templateRef"] = {
             "name": names.metric_template(metric.name),

@@ -109,16 +109,6 @@ def _env(config: StackConfig) -> list[k8s.EnvVar]:
     return [k8s.EnvVar(name=name, value=value) for name, value in env.items()]
 
 
-def _probes() -> dict[str, k8s.Probe]:
-    # First-start database migrations can take minutes: the startup probe holds
-    # liveness back for up to 5 min instead of a fixed initial delay.
-    return {
-        "startup_probe": http_probe(HEALTH_PATH, port=PORT_NAME, period_s=5, failures=60),
-        "liveness_probe": http_probe(HEALTH_PATH, port=PORT_NAME, period_s=10),
-        "readiness_probe": http_probe(HEALTH_PATH, port=PORT_NAME, period_s=5),
-    }
-
-
 def _container(config: StackConfig) -> k8s.Container:
     m = config.monitoring
     return k8s.Container(
@@ -127,7 +117,11 @@ def _container(config: StackConfig) -> k8s.Container:
         image_pull_policy="IfNotPresent",
         ports=[k8s.ContainerPort(name=PORT_NAME, container_port=m.grafana_port)],
         env=_env(config),
-        **_probes(),
+        # First-start database migrations can take minutes: the startup probe holds
+        # liveness back for up to 5 min instead of a fixed initial delay.
+        startup_probe=http_probe(HEALTH_PATH, port=PORT_NAME, period_s=5, failures=60),
+        liveness_probe=http_probe(HEALTH_PATH, port=PORT_NAME, period_s=10),
+        readiness_probe=http_probe(HEALTH_PATH, port=PORT_NAME, period_s=5),
         resources=resources(m.grafana_resources),
         security_context=restricted_container(),
         # Read-only root: Grafana writes its SQLite DB, plugins, logs and temp files here.
@@ -199,10 +193,8 @@ class GrafanaChart(cdk8s.Chart):
             ("providers", PROVIDERS_MAP),
             ("dashboards", DASHBOARDS_MAP),
         ):
-            data = provisioning[map_name]
-            k8s.KubeConfigMap(
-                self, construct_name, metadata=_meta(config, map_name), data=dict(sorted(data.items()))
-            )
+            data = dict(sorted(provisioning[map_name].items()))
+            k8s.KubeConfigMap(self, construct_name, metadata=_meta(config, map_name), data=data)
         # File provisioning reads at start: restart on any change.
         texts = [text for data in provisioning.values() for _, text in sorted(data.items())]
         singleton_deployment(

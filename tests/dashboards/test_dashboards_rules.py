@@ -21,12 +21,6 @@ RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 
 
 @pytest.fixture(scope="module")
-def config():
-    # The defaults, whatever the caller's environment overrides.
-    return load_config({})
-
-
-@pytest.fixture(scope="module")
 def rule_dir(tmp_path_factory, config) -> Path:
     path = tmp_path_factory.mktemp("rules")
     for name, text in rules.rules_yaml(config).items():

@@ -13,6 +13,7 @@ import yaml
 
 from tests.synth.conftest import Synthesized
 from tests.synth.synth_harness import Manifest, crds_dir
+from tests.synth.test_synth_snapshots import CHARTS, chart_objects, config_for
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
 # API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
@@ -131,3 +132,24 @@ def test_crd_strictness_catches_an_unknown_field(synthesized: Synthesized) -> No
 def test_traefik_objects_use_the_current_api_group(synthesized: Synthesized) -> None:
     for m in _custom(synthesized):
         assert "traefik.containo.us" not in m.obj["apiVersion"], m.label
+
+
+@pytest.mark.parametrize("config_name", ["step-weights", "faults", "shop"])
+def test_override_configs_validate_against_their_crds(config_name: str) -> None:
+    """The snapshot overrides (stepWeights instead of stepWeight/maxWeight, ...)."""
+    config = config_for(config_name)
+    objects = [
+        o
+        for chart_id in CHARTS
+        for o in chart_objects(config, chart_id)
+        if o["apiVersion"].rpartition("/")[0] in CUSTOM_GROUPS
+    ]
+    assert objects
+    errors = [
+        f"{o['kind']}/{o['metadata']['name']}: {e.message}"
+        for o in objects
+        for e in jsonschema.Draft7Validator(
+            _crd_schemas()[(o["apiVersion"], o["kind"])]
+        ).iter_errors(o)
+    ]
+    assert not errors, "\n".join(errors)
