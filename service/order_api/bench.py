@@ -34,11 +34,27 @@ EXIT_MISSED = 1
 
 
 @dataclass(frozen=True)
+class SocketErrors:
+    """wrk's "Socket errors" line; a refused reconnect shows up as a write error."""
+
+    connect: int = 0
+    read: int = 0
+    write: int = 0
+    timeout: int = 0
+
+
+@dataclass(frozen=True)
 class Result:
     requests_per_s: float
     p99_ms: float
     non_2xx: int
-    socket_errors: int
+    errors: SocketErrors
+    requests: int = 0
+
+    @property
+    def socket_errors(self) -> int:
+        e = self.errors
+        return e.connect + e.read + e.write + e.timeout
 
 
 _LUA = """wrk.method = "POST"
@@ -57,11 +73,13 @@ def parse_wrk(output: str) -> Result:
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
+    requests = re.search(r"^\s+(\d+) requests in ", output, re.M)
     return Result(
         requests_per_s=float(rps[1]),
         p99_ms=float(p99[1]) * _UNIT_MS[p99[2]],
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
-        socket_errors=sum(map(int, errors.groups())) if errors else 0,
+        errors=SocketErrors(*map(int, errors.groups())) if errors else SocketErrors(),
+        requests=int(requests[1]) if requests else 0,
     )
 
 

@@ -86,11 +86,11 @@ def diagnose(head: bytes) -> RejectedRequest:
     if len(lines) > MAX_FIELDS:
         return RejectedRequest(431, f"more than {MAX_FIELDS} request header fields")
     for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            return RejectedRequest(400, "obsolete line folding in a header")
         name, colon, value = line.partition(b":")
         if not colon:
             return RejectedRequest(400, "header line without a colon")
-        if name[:1] in (b" ", b"\t"):
-            return RejectedRequest(400, "obsolete line folding in a header")
         if name.rstrip(b" \t") != name:
             return RejectedRequest(400, "whitespace between a header name and its colon")
         if not _TOKEN.fullmatch(name):
@@ -219,6 +219,8 @@ class GuardedProtocol(HttpProtocol):
         flight, or the next one, is answered with `Connection: close`; a
         connection still idle after `LAST_CALL_S` is closed.
         """
+        # Requests parsed from now on answer `Connection: close`, on every connection.
+        self.app.config.KEEP_ALIVE = False
         http = self._http
         if http is None:
             self.close()
