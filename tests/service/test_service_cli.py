@@ -21,6 +21,7 @@ def order_api_script() -> str:
     return script
 
 
+@pytest.mark.live
 def test_console_script_help() -> None:
     completed = subprocess.run(
         [order_api_script(), "--help"], capture_output=True, text=True, check=False
@@ -41,6 +42,7 @@ def test_console_script_help() -> None:
     assert f"{settings.ENV_DRAIN_TIMEOUT_S} (>=0, default 15)" in epilog
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("port", ["0", "65536", "http"])
 def test_bad_port_is_a_usage_error(port: str) -> None:
     completed = subprocess.run(
@@ -51,6 +53,7 @@ def test_bad_port_is_a_usage_error(port: str) -> None:
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.live
 def test_port_in_use_is_a_one_line_error() -> None:
     with OrderApiServer() as server:
         completed = subprocess.run(
@@ -91,6 +94,7 @@ def test_parse_wrk() -> None:
     assert result.socket_errors == 0
 
 
+@pytest.mark.live
 def test_bench_runs_end_to_end() -> None:
     require_binary("wrk", "apt-get install wrk")
     completed = subprocess.run(

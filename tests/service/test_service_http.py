@@ -8,14 +8,13 @@ the client sent.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from order_api import protocol, telemetry
-from tests.service.order_api_server import OrderApiServer
+from tests.service.order_api_server import OrderApiServer, counter, raw_exchange
 
 pytestmark = pytest.mark.live
 
@@ -24,32 +23,6 @@ pytestmark = pytest.mark.live
 def server() -> Iterator[OrderApiServer]:
     with OrderApiServer(ORDER_API_BENCH_BARE="1") as server:
         yield server
-
-
-def raw_exchange(server: OrderApiServer, request: bytes) -> tuple[str, dict[str, str], bytes]:
-    """Send bytes as they are; return (status line, headers, body)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    assert data, "no response at all"
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *header_lines = head.decode().split("\r\n")
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
-
-
-def counter(server: OrderApiServer, method: str, path: str, status: int) -> float:
-    text = httpx.get(server.url + telemetry.METRICS_PATH).text
-    prefix = f'{telemetry.REQUESTS_TOTAL}{{method="{method}",path="{path}",status="{status}"}} '
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line.removeprefix(prefix))
-    return 0.0
 
 
 def test_malformed_request_line_is_json_400_counted_as_unmatched(server: OrderApiServer) -> None:

@@ -13,9 +13,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
+import pytest
 
 from order_api import telemetry
 from tests.service.order_api_server import OrderApiServer
+
+pytestmark = pytest.mark.live
 
 SHUTDOWN_DELAY_S = 2.0
 ORDER_DELAY_S = 1.5
