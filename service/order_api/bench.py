@@ -64,6 +64,11 @@ wrk.headers["Content-Type"] = "application/json"
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
+def post_script(body: str = ORDER_BODY) -> str:
+    """A wrk Lua script POSTing `body` as JSON."""
+    return _LUA.format(body=body)
+
+
 def parse_wrk(output: str) -> Result:
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="order-api-bench-") as tmp:
         log = Path(tmp, "server.log")
         script = Path(tmp, "post.lua")
-        script.write_text(_LUA.format(body=ORDER_BODY))
+        script.write_text(post_script())
         with log.open("wb") as log_file:
             server = subprocess.Popen(
                 [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
