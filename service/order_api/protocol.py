@@ -46,7 +46,6 @@ _HEAD = re.compile(
 _TOKEN = re.compile(rb"[%s]+" % _TCHAR)
 _VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _VERSION = re.compile(rb"HTTP/\d\.\d")
-_HOST = re.compile(rb"\r\nhost:", re.IGNORECASE)
 # How long an idle kept-alive connection may still deliver a request once the
 # listener is closed: far longer than a request in transit takes.
 LAST_CALL_S = 1.0
@@ -68,10 +67,11 @@ def check_head(buf: bytes | bytearray, end: int) -> None:
     fields = match[2]
     if len(fields) > MAX_FIELD_BYTES + 2:  # + the CRLF that ends the request line
         raise RejectedRequest(431, f"request header fields exceed {MAX_FIELD_BYTES} bytes")
-    if fields.count(b"\r\n") > MAX_FIELDS:
+    # A field line takes at least 4 bytes ("\r\nX:"): short blocks need no count.
+    if len(fields) > 4 * MAX_FIELDS and fields.count(b"\r\n") > MAX_FIELDS:
         raise RejectedRequest(431, f"more than {MAX_FIELDS} request header fields")
     if match[1] == b"1":
-        hosts = len(_HOST.findall(fields))
+        hosts = fields.lower().count(b"\r\nhost:")
         if hosts != 1:
             what = "without a Host header" if hosts == 0 else "with more than one Host header"
             raise RejectedRequest(400, f"HTTP/1.1 request {what}")
@@ -86,11 +86,11 @@ def diagnose(head: bytes) -> RejectedRequest:
     if len(lines) > MAX_FIELDS:
         return RejectedRequest(431, f"more than {MAX_FIELDS} request header fields")
     for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            return RejectedRequest(400, "obsolete line folding in a header")
         name, colon, value = line.partition(b":")
         if not colon:
             return RejectedRequest(400, "header line without a colon")
-        if name[:1] in (b" ", b"\t"):
-            return RejectedRequest(400, "obsolete line folding in a header")
         if name.rstrip(b" \t") != name:
             return RejectedRequest(400, "whitespace between a header name and its colon")
         if not _TOKEN.fullmatch(name):
@@ -219,6 +219,8 @@ class GuardedProtocol(HttpProtocol):
         flight, or the next one, is answered with `Connection: close`; a
         connection still idle after `LAST_CALL_S` is closed.
         """
+        # Requests parsed from now on answer `Connection: close`, on every connection.
+        self.app.config.KEEP_ALIVE = False
         http = self._http
         if http is None:
             self.close()

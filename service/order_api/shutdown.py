@@ -67,9 +67,9 @@ def install(
         lifecycle.started = True
 
     @app.before_server_stop
-    async def _last_call(app: Sanic) -> None:
-        # Requests parsed from now on answer `Connection: close`.
-        app.config.KEEP_ALIVE = False
+    async def _empty_accept_queue(app: Sanic) -> None:
+        # Keep-alive stays on until the listener is closed: a `Connection:
+        # close` now would send clients back into the queue being emptied.
         if listener is not None:
             await accept_queued(listener)
         logger.info("closing the listener; draining for up to %.1f s", drain_timeout_s)

@@ -109,3 +109,30 @@ class OrderApiServer:
         finally:
             self._final_log = self.log()
             self._log.close()
+
+
+def raw_exchange(server: OrderApiServer, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send bytes as they are on a new connection; return (status line, headers, body)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data, "no response at all"
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *header_lines = head.decode().split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+def counter(server: OrderApiServer, method: str, path: str, status: int) -> float:
+    """The current `http_requests_total` of one label set (0 when absent)."""
+    text = httpx.get(server.url + telemetry.METRICS_PATH).text
+    prefix = f'{telemetry.REQUESTS_TOTAL}{{method="{method}",path="{path}",status="{status}"}} '
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.removeprefix(prefix))
+    return 0.0

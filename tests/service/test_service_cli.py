@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from order_api import settings
+from order_api import __version__, bench, settings
 from order_api.bench import parse_wrk
 from tests.conftest import require_binary
 from tests.service.order_api_server import OrderApiServer, service_env
@@ -21,6 +21,7 @@ def order_api_script() -> str:
     return script
 
 
+@pytest.mark.live
 def test_console_script_help() -> None:
     completed = subprocess.run(
         [order_api_script(), "--help"], capture_output=True, text=True, check=False
@@ -36,11 +37,15 @@ def test_console_script_help() -> None:
         settings.ENV_FAULT_DELAY_MS,
         settings.ENV_SHUTDOWN_DELAY_S,
         settings.ENV_DRAIN_TIMEOUT_S,
+        settings.ENV_HEAD_TIMEOUT_S,
+        settings.ENV_MAX_CONNECTIONS,
+        settings.ENV_RESPONSE_TIMEOUT_S,
     ):
         assert name in epilog
     assert f"{settings.ENV_DRAIN_TIMEOUT_S} (>=0, default 15)" in epilog
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("port", ["0", "65536", "http"])
 def test_bad_port_is_a_usage_error(port: str) -> None:
     completed = subprocess.run(
@@ -51,6 +56,7 @@ def test_bad_port_is_a_usage_error(port: str) -> None:
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.live
 def test_port_in_use_is_a_one_line_error() -> None:
     with OrderApiServer() as server:
         completed = subprocess.run(
@@ -91,6 +97,7 @@ def test_parse_wrk() -> None:
     assert result.socket_errors == 0
 
 
+@pytest.mark.live
 def test_bench_runs_end_to_end() -> None:
     require_binary("wrk", "apt-get install wrk")
     completed = subprocess.run(
@@ -104,3 +111,46 @@ def test_bench_runs_end_to_end() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "median ratio (order / bare):" in completed.stdout
     assert "median p99: order" in completed.stdout
+    # Each p99 column says whose it is.
+    assert "order p99 ms" in completed.stdout and "bare p99 ms" in completed.stdout
+
+
+@pytest.mark.live
+def test_version_flag() -> None:
+    completed = subprocess.run(
+        [order_api_script(), "--version"], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0
+    assert completed.stdout == f"order-api {__version__}\n"
+
+
+@pytest.mark.live
+def test_start_up_log_names_the_address() -> None:
+    with OrderApiServer() as server:
+        log = server.log()
+    assert f"order-api {__version__} listening on http://127.0.0.1:{server.port}" in log
+
+
+def test_bench_check_turns_a_missed_target_into_exit_1() -> None:
+    assert bench.exit_status(False, check=False) == 0  # a plain run reports, exits 0
+    assert bench.exit_status(False, check=True) == 1
+    assert bench.exit_status(True, check=True) == 0
+    assert bench.targets_met(bench.TARGET_RATIO, bench.TARGET_P99_MS - 0.01)
+    assert not bench.targets_met(bench.TARGET_RATIO - 0.01, 1.0)
+    assert not bench.targets_met(0.95, bench.TARGET_P99_MS)
+    assert bench.parse_args(["--check"]).check
+    assert not bench.parse_args([]).check
+
+
+@pytest.mark.live
+def test_bench_help_explains_every_option() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "order_api.bench", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0
+    text = " ".join(completed.stdout.split())
+    assert "--check exit 1 when a target is missed" in text
+    assert "--connections CONNECTIONS concurrent keep-alive connections" in text

@@ -14,6 +14,7 @@ from order_api.settings import Settings, SettingsError
 from tests.service.order_api_server import OrderApiServer, service_env
 
 
+@pytest.mark.live
 def test_error_rate_one_fails_every_valid_order_but_nothing_else() -> None:
     with OrderApiServer(ORDER_API_FAULT_ERROR_RATE="1") as server, server.client() as client:
         for _ in range(20):
@@ -34,6 +35,7 @@ def test_error_rate_one_fails_every_valid_order_but_nothing_else() -> None:
         )
 
 
+@pytest.mark.live
 def test_error_rate_half_fails_some_orders() -> None:
     with OrderApiServer(ORDER_API_FAULT_ERROR_RATE="0.5") as server, server.client() as client:
         statuses = [
@@ -45,6 +47,7 @@ def test_error_rate_half_fails_some_orders() -> None:
     assert 60 <= statuses.count(500) <= 140
 
 
+@pytest.mark.live
 def test_delay_slows_orders_only() -> None:
     with OrderApiServer(ORDER_API_FAULT_DELAY_MS="300") as server, server.client() as client:
         started = time.monotonic()
@@ -81,6 +84,7 @@ def test_delay_slows_orders_only() -> None:
         ("ORDER_API_BENCH_BARE", "yes"),
     ],
 )
+@pytest.mark.live
 def test_invalid_environment_stops_start_up(name: str, value: str) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", "1"],
@@ -130,6 +134,7 @@ def test_versions_unfit_for_a_header_or_label_are_rejected(version: str) -> None
         Settings.from_env({"ORDER_API_VERSION": version})
 
 
+@pytest.mark.live
 def test_client_giving_up_is_499_not_a_server_error() -> None:
     with OrderApiServer(ORDER_API_FAULT_DELAY_MS="800") as server:
         with pytest.raises(httpx.ReadTimeout):

@@ -1,47 +1,28 @@
-"""Errors Sanic raises below the handlers: still JSON, still counted."""
+"""Errors below the handlers (the request head, the body limit): still JSON, still counted.
+
+The head cases are RFC 9112's rejections and order-api's limits
+(order_api.protocol); every answer is a fixed message that echoes nothing
+the client sent.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from order_api import telemetry
-from tests.service.order_api_server import OrderApiServer
+from order_api import protocol, telemetry
+from tests.service.order_api_server import OrderApiServer, counter, raw_exchange
+
+pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[OrderApiServer]:
     with OrderApiServer(ORDER_API_BENCH_BARE="1") as server:
         yield server
-
-
-def raw_exchange(server: OrderApiServer, request: bytes) -> tuple[str, dict[str, str], bytes]:
-    """Send bytes as they are; return (status line, headers, body)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *header_lines = head.decode().split("\r\n")
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
-
-
-def counter(server: OrderApiServer, method: str, path: str, status: int) -> float:
-    text = httpx.get(server.url + telemetry.METRICS_PATH).text
-    prefix = f'{telemetry.REQUESTS_TOTAL}{{method="{method}",path="{path}",status="{status}"}} '
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line.removeprefix(prefix))
-    return 0.0
 
 
 def test_malformed_request_line_is_json_400_counted_as_unmatched(server: OrderApiServer) -> None:
@@ -86,3 +67,92 @@ def test_bench_endpoint_exists_only_with_the_flag_and_is_uninstrumented(
     assert response.status_code == 201
     assert telemetry.VERSION_HEADER not in response.headers
     assert "/bench/bare" not in httpx.get(server.url + telemetry.METRICS_PATH).text
+
+
+HOST = b"Host: x\r\n"
+
+
+def get(target: bytes = b"/api/health", headers: bytes = HOST, method: bytes = b"GET") -> bytes:
+    return method + b" " + target + b" HTTP/1.1\r\n" + headers + b"Connection: close\r\n\r\n"
+
+
+def test_control_bytes_in_the_url_are_json_400_counted_and_not_logged(
+    server: OrderApiServer,
+) -> None:
+    # Sanic's own error path raised again for these: no response, four tracebacks each.
+    controls = [*range(0x00, 0x20), 0x7F]
+    before = counter(server, "GET", telemetry.UNMATCHED_PATH, 400)
+    log_lines = len(server.log().splitlines())
+    for byte in controls:
+        status, headers, body = raw_exchange(server, get(b"/a" + bytes([byte]) + b"b"))
+        assert status.startswith("HTTP/1.1 400"), (byte, status)
+        assert headers["content-type"] == "application/json"
+        assert json.loads(body) == {
+            "error": "request target contains a control character or a non-ASCII byte"
+        }
+    after = counter(server, "GET", telemetry.UNMATCHED_PATH, 400)
+    assert after - before == len(controls)
+    assert len(server.log().splitlines()) - log_lines <= len(controls)
+    assert "Traceback" not in server.log()
+
+
+FIELDS_8K = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"v" * 100) for n in range(90))  # ~9.6 KiB
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        # RFC 9112: reject, do not repair.
+        (get(headers=HOST + b"X-A\x00b: 1\r\n"), 400, "header name is not a token"),
+        (get(headers=HOST + b"X-A: a\x00b\r\n"), 400, "header value contains a control character"),
+        (get(headers=b"Host : x\r\n"), 400, "whitespace between a header name and its colon"),
+        (get(headers=HOST + b"X-A: 1\r\n folded\r\n"), 400, "obsolete line folding in a header"),
+        (get(headers=HOST + b"no colon here\r\n"), 400, "header line without a colon"),
+        (get(headers=b""), 400, "HTTP/1.1 request without a Host header"),
+        (get(headers=HOST + HOST), 400, "HTTP/1.1 request with more than one Host header"),
+        (get(method=b"G(T"), 400, "method is not a token"),
+        (get(method=b"<" * 8000), 400, "method is not a token"),
+        (get(method=b"A" * 40), 400, "method longer than 32 characters"),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 400, "unsupported HTTP version in the request line"),
+        (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed request line"),
+        # Limits: the status names what is too large.
+        (get(headers=HOST + FIELDS_8K), 431, "request header fields exceed 8192 bytes"),
+        (get(headers=HOST + b"X-A: b\r\n" * 5000), 431, "request header fields exceed 8192 bytes"),
+        (get(headers=HOST + b"X-A: b\r\n" * 150), 431, "more than 100 request header fields"),
+        (get(target=b"/" + b"a" * 64 * 1024), 414, "request target exceeds 4096 bytes"),
+        (get(target=b"/" + b"a" * 5000), 414, "request target exceeds 4096 bytes"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else str(value)[:8],
+)
+def test_request_heads_rfc_9112_rejects_are_answered_exactly(
+    server: OrderApiServer, request_bytes: bytes, status: int, message: str
+) -> None:
+    status_line, headers, body = raw_exchange(server, request_bytes)
+    assert status_line.startswith(f"HTTP/1.1 {status} "), status_line
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert json.loads(body) == {"error": message}
+    assert "Traceback" not in server.log()
+
+
+def test_limits_are_inclusive(server: OrderApiServer) -> None:
+    longest = b"/api/health?" + b"a" * (protocol.MAX_TARGET_BYTES - len(b"/api/health?"))
+    assert raw_exchange(server, get(target=longest))[0].startswith("HTTP/1.1 200")
+    fields = HOST + b"X-A: b\r\n" * (protocol.MAX_FIELDS - 2)  # + Host + Connection
+    assert raw_exchange(server, get(headers=fields))[0].startswith("HTTP/1.1 200")
+    # HTTP/1.0 needs no Host.
+    assert raw_exchange(server, b"GET /api/health HTTP/1.0\r\n\r\n")[0].startswith("HTTP/1.1 200")
+
+
+def test_a_method_outside_the_standard_ones_is_not_echoed(server: OrderApiServer) -> None:
+    method = b"X" * 30  # a valid token, not a method order-api knows
+    status, _, body = raw_exchange(server, get(method=method))
+    assert status.startswith("HTTP/1.1 405")
+    assert json.loads(body) == {"error": "method not allowed"}
+
+
+def test_a_rejected_head_is_counted_with_its_method_and_path(server: OrderApiServer) -> None:
+    before = counter(server, "POST", telemetry.ORDER_PATH, 431)
+    request = get(target=telemetry.ORDER_PATH.encode(), headers=HOST + FIELDS_8K, method=b"POST")
+    assert raw_exchange(server, request)[0].startswith("HTTP/1.1 431")
+    assert counter(server, "POST", telemetry.ORDER_PATH, 431) - before == 1

@@ -57,6 +57,7 @@ def client(server: OrderApiServer) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.mark.live
 def test_valid_and_invalid_orders_are_counted_exactly(client: httpx.Client) -> None:
     before = scrape(client)
     valid, unprocessable, malformed, unsupported, too_large, wrong_method = 7, 5, 4, 3, 2, 6
@@ -97,6 +98,7 @@ def test_valid_and_invalid_orders_are_counted_exactly(client: httpx.Client) -> N
     assert order_series == set(expected)
 
 
+@pytest.mark.live
 def test_histogram_count_matches_counter_per_method_and_path(client: httpx.Client) -> None:
     for _ in range(3):
         client.post("/api/order", json={"item": "x", "quantity": 1})
@@ -119,6 +121,7 @@ def test_histogram_count_matches_counter_per_method_and_path(client: httpx.Clien
         assert samples[inf_key] == total, (method, path)
 
 
+@pytest.mark.live
 def test_latency_buckets_are_the_contract(client: httpx.Client) -> None:
     client.get("/api/health")
     samples = scrape(client)
@@ -131,6 +134,7 @@ def test_latency_buckets_are_the_contract(client: httpx.Client) -> None:
     assert 0.5 in edges and edges[0] == 0.001 and edges[-2] == 5.0
 
 
+@pytest.mark.live
 def test_unmatched_paths_share_one_label_value(client: httpx.Client) -> None:
     rng = random.Random(42)
     for _ in range(10):
@@ -153,6 +157,7 @@ def test_unmatched_paths_share_one_label_value(client: httpx.Client) -> None:
     assert not any(path in exposition for path in paths)
 
 
+@pytest.mark.live
 def test_path_labels_are_templates_or_unmatched(client: httpx.Client) -> None:
     client.get("/api/order/../../etc/passwd")
     client.post("/api/health")  # 405 on a known path keeps its template
@@ -163,6 +168,7 @@ def test_path_labels_are_templates_or_unmatched(client: httpx.Client) -> None:
     assert requests_total(samples, "POST", telemetry.HEALTH_PATH, 405) >= 1
 
 
+@pytest.mark.live
 def test_unknown_methods_share_one_label_value(client: httpx.Client) -> None:
     before = scrape(client)
     for method in ("BREW", "PROPFIND", "X-CUSTOM"):
@@ -176,6 +182,7 @@ def test_unknown_methods_share_one_label_value(client: httpx.Client) -> None:
     assert delta == 3
 
 
+@pytest.mark.live
 def test_probes_and_scrapes_are_counted_under_their_own_paths(client: httpx.Client) -> None:
     before = scrape(client)
     for _ in range(4):
@@ -208,16 +215,19 @@ def test_probes_and_scrapes_are_counted_under_their_own_paths(client: httpx.Clie
     }
 
 
+@pytest.mark.live
 def test_build_info_carries_the_version(client: httpx.Client) -> None:
     samples = scrape(client)
     assert samples[(telemetry.BUILD_INFO, (("version", "9.9.9"),))] == 1.0
 
 
+@pytest.mark.live
 def test_no_created_series(client: httpx.Client) -> None:
     client.get("/api/health")
     assert "_created" not in client.get(telemetry.METRICS_PATH).text
 
 
+@pytest.mark.live
 def test_text_format_by_default(client: httpx.Client) -> None:
     response = client.get(telemetry.METRICS_PATH)
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -225,6 +235,7 @@ def test_text_format_by_default(client: httpx.Client) -> None:
     assert f"# TYPE {COUNTER} counter" in response.text
 
 
+@pytest.mark.live
 def test_openmetrics_when_accepted(client: httpx.Client) -> None:
     client.get("/api/health")
     response = client.get(telemetry.METRICS_PATH, headers={"Accept": OPENMETRICS})
@@ -238,6 +249,7 @@ def test_openmetrics_when_accepted(client: httpx.Client) -> None:
     assert families[telemetry.BUILD_INFO.removesuffix("_info")].type == "info"
 
 
+@pytest.mark.live
 def test_prometheus_style_accept_header_gets_openmetrics(client: httpx.Client) -> None:
     # What Prometheus 2.x/3.x sends by default.
     accept = (

@@ -30,6 +30,7 @@ def post(client: httpx.Client, body: str | bytes, headers: dict[str, str] = JSON
     return client.post("/api/order", content=body, headers=headers)
 
 
+@pytest.mark.live
 def test_valid_order_is_accepted(client: httpx.Client) -> None:
     before = datetime.now(UTC)
     response = client.post("/api/order", json={"item": "book", "quantity": 2})
@@ -52,6 +53,7 @@ def test_valid_order_is_accepted(client: httpx.Client) -> None:
     assert before - timedelta(milliseconds=1) <= created <= after
 
 
+@pytest.mark.live
 def test_order_ids_are_unique(client: httpx.Client) -> None:
     ids = {
         client.post("/api/order", json={"item": "pen", "quantity": 1}).json()["id"]
@@ -64,6 +66,7 @@ def test_order_ids_are_unique(client: httpx.Client) -> None:
     "item",
     ["x", "a" * 100, 'quote " and \\ backslash', "ünïcødé ✓ 🚀", "tab\tnew\nline", "</script>"],
 )
+@pytest.mark.live
 def test_item_round_trips_exactly(client: httpx.Client, item: str) -> None:
     response = client.post("/api/order", json={"item": item, "quantity": 1})
     assert response.status_code == 201
@@ -81,6 +84,7 @@ def test_order_ids_are_canonical_random_version_4() -> None:
     assert {order_id[19] for order_id in ids} == set("89ab")
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("item", ["book", 'quote " \\ / </script>', "ünïcødé ✓ 🚀", "ctl\x01\t"])
 def test_order_body_is_what_sanic_json_renders(client: httpx.Client, item: str) -> None:
     # The handler renders the body itself; it must stay byte-identical to
@@ -91,6 +95,7 @@ def test_order_body_is_what_sanic_json_renders(client: httpx.Client, item: str) 
     assert response.json()["item"] == item
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("quantity", [1, 1000])
 def test_quantity_bounds_are_inclusive(client: httpx.Client, quantity: int) -> None:
     response = client.post("/api/order", json={"item": "book", "quantity": quantity})
@@ -101,6 +106,7 @@ def test_quantity_bounds_are_inclusive(client: httpx.Client, quantity: int) -> N
 @pytest.mark.parametrize(
     "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/json;"]
 )
+@pytest.mark.live
 def test_json_content_type_variants_are_accepted(client: httpx.Client, content_type: str) -> None:
     body = b'{"item": "book", "quantity": 3}'
     assert post(client, body, {"Content-Type": content_type}).status_code == 201
@@ -149,6 +155,7 @@ def test_json_content_type_variants_are_accepted(client: httpx.Client, content_t
         (None, [("(body)", "must be a JSON object")]),
     ],
 )
+@pytest.mark.live
 def test_wrong_shape_is_422_with_every_field_error(
     client: httpx.Client, document: object, details: list[tuple[str, str]]
 ) -> None:
@@ -176,6 +183,7 @@ def test_wrong_shape_is_422_with_every_field_error(
         b"[" * 15000,  # deep nesting must not become a 500
     ],
 )
+@pytest.mark.live
 def test_malformed_json_is_400(client: httpx.Client, body: bytes) -> None:
     response = post(client, body)
     assert response.status_code == 400
@@ -189,6 +197,7 @@ def test_malformed_json_is_400(client: httpx.Client, body: bytes) -> None:
     "headers",
     [{}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}],
 )
+@pytest.mark.live
 def test_wrong_content_type_is_415(client: httpx.Client, headers: dict[str, str]) -> None:
     response = post(client, b'{"item": "book", "quantity": 2}', headers)
     assert response.status_code == 415
@@ -196,6 +205,7 @@ def test_wrong_content_type_is_415(client: httpx.Client, headers: dict[str, str]
     assert response.headers["x-app-version"] == VERSION
 
 
+@pytest.mark.live
 def test_body_over_16_kib_is_413(client: httpx.Client) -> None:
     body = json.dumps({"item": "a" * (16 * 1024), "quantity": 1})
     response = post(client, body)
@@ -205,6 +215,7 @@ def test_body_over_16_kib_is_413(client: httpx.Client) -> None:
     assert response.headers["x-app-version"] == VERSION
 
 
+@pytest.mark.live
 def test_body_of_exactly_16_kib_is_not_413(client: httpx.Client) -> None:
     body = b'{"item": "book", "quantity": 2}'
     body = body[:-1] + b" " * (16 * 1024 - len(body)) + b"}"
@@ -212,6 +223,7 @@ def test_body_of_exactly_16_kib_is_not_413(client: httpx.Client) -> None:
     assert post(client, body).status_code == 201
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_wrong_method_is_405_with_allow(client: httpx.Client, method: str) -> None:
     response = client.request(method, "/api/order")
@@ -222,6 +234,7 @@ def test_wrong_method_is_405_with_allow(client: httpx.Client, method: str) -> No
     assert response.headers["x-app-version"] == VERSION
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("path", ["/", "/api", "/api/orders", "/api/order/1", "/nope?x=<b>"])
 def test_unknown_path_is_json_404(client: httpx.Client, path: str) -> None:
     response = client.get(path)
@@ -231,10 +244,12 @@ def test_unknown_path_is_json_404(client: httpx.Client, path: str) -> None:
     assert response.headers["x-app-version"] == VERSION
 
 
+@pytest.mark.live
 def test_bench_endpoint_does_not_exist_in_normal_runs(client: httpx.Client) -> None:
     assert client.post("/bench/bare", headers=JSON, content=b"{}").status_code == 404
 
 
+@pytest.mark.live
 def test_connection_survives_client_errors(client: httpx.Client) -> None:
     # A 4xx must not cost the client its keep-alive connection.
     for _ in range(3):
@@ -262,3 +277,61 @@ def test_parse_json_is_json_loads(text: str) -> None:
         assert (type(raised.value), str(raised.value)) == (type(error), str(error))
     else:
         assert parse_json(text) == expected
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Python keeps the last duplicate, another parser the first: refuse both readings.
+        (b'{"item": "book", "item": "pen", "quantity": 1}', "duplicate key in an object"),
+        (b'{"item": "book", "quantity": 1, "quantity": 2}', "duplicate key in an object"),
+        (b'{"item": "book", "quantity": NaN}', "NaN is not a JSON value"),
+        (b'{"item": "book", "quantity": Infinity}', "Infinity is not a JSON value"),
+        (b'{"item": "book", "quantity": -Infinity}', "-Infinity is not a JSON value"),
+        (b'{"item": "\\ud800", "quantity": 1}', "invalid Unicode: a lone surrogate escape"),
+        (b'{"item": "a\\udc00b", "quantity": 1}', "invalid Unicode: a lone surrogate escape"),
+        (b'{"item": "a", "quantity": 1, "\\ud83d": 1}', "invalid Unicode: a lone surrogate escape"),
+    ],
+)
+@pytest.mark.live
+def test_json_python_accepts_but_rfc_8259_does_not_is_400(
+    client: httpx.Client, body: bytes, message: str
+) -> None:
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json() == {"error": f"malformed JSON body: {message}"}
+
+
+@pytest.mark.live
+def test_an_escaped_surrogate_pair_is_one_character(client: httpx.Client) -> None:
+    response = post(client, b'{"item": "\\ud83d\\ude00", "quantity": 1}')
+    assert response.status_code == 201
+    assert response.json()["item"] == "\N{GRINNING FACE}"
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("document", "details"),
+    [
+        (
+            '{"item": "book", "quantity": ' + "9" * 5000 + "}",
+            [("quantity", "number out of range (1..1000)")],
+        ),
+        (
+            '{"item": -' + "1" * 5000 + ', "quantity": 1}',
+            [("item", "number out of range")],
+        ),
+    ],
+)
+@pytest.mark.live
+def test_an_integer_too_long_to_convert_is_422_naming_the_field(
+    client: httpx.Client, document: str, details: list[tuple[str, str]]
+) -> None:
+    response = post(client, document)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid order",
+        "details": [{"field": field, "message": message} for field, message in details],
+    }
+    assert "set_int_max_str_digits" not in response.text

@@ -8,14 +8,20 @@ GRACEFUL_SHUTDOWN_TIMEOUT) to finish; whatever still runs then is cut off.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import pytest
 
-from order_api import telemetry
+from order_api import bench, telemetry
+from tests.conftest import require_binary
 from tests.service.order_api_server import OrderApiServer
+
+pytestmark = pytest.mark.live
 
 SHUTDOWN_DELAY_S = 2.0
 ORDER_DELAY_S = 1.5
@@ -210,3 +216,36 @@ def test_kept_alive_connection_does_not_hold_the_drain_open() -> None:
     assert exit_code == 0, server.log()
     # Answered ~1.7 s after SIGTERM; with keep-alive it would exit at delay + drain (7 s).
     assert exited_after < order_s + 1.5 < delay_s + drain_s, exited_after
+
+
+def test_sigterm_under_wrk_fails_no_request_sent_before_the_listener_closes(
+    tmp_path: Path,
+) -> None:
+    # 64 kept-alive wrk connections POSTing orders; SIGTERM mid-run. A request
+    # lost on an existing connection (reset, or closed unanswered) is a wrk
+    # read error; one in the accept queue when the listener closes too. After
+    # the listener closed, wrk's reconnects are refused: it counts those as
+    # write errors, and they are the only errors allowed.
+    wrk = require_binary("wrk", "apt-get install wrk")
+    script = tmp_path / "post.lua"
+    script.write_text(bench.post_script())
+    delay_s = 1.5
+    server = OrderApiServer(ORDER_API_SHUTDOWN_DELAY_S=str(delay_s), ORDER_API_DRAIN_TIMEOUT_S="5")
+    with server:
+        command = [wrk, "-t1", "-c64", "-d5s", "--latency", f"--script={script}"]
+        load = subprocess.Popen(
+            [*command, server.url + telemetry.ORDER_PATH], stdout=subprocess.PIPE, text=True
+        )
+        time.sleep(1.5)
+        server.terminate()
+        sigterm_at = time.monotonic()
+        assert server.process is not None
+        exit_code = server.process.wait(timeout=15)
+        exited_after = time.monotonic() - sigterm_at
+        output, _ = load.communicate(timeout=30)
+    result = bench.parse_wrk(output)
+    assert exit_code == 0, server.log()
+    assert delay_s <= exited_after < delay_s + 3.0, exited_after
+    assert result.requests > 1000, output
+    assert result.non_2xx == 0, output
+    assert (result.errors.connect, result.errors.read, result.errors.timeout) == (0, 0, 0), output
