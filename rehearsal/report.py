@@ -20,8 +20,8 @@ matplotlib.use("Agg")  # files only; never a display
 import matplotlib.pyplot as plt
 
 from dashboards import queries as q
-from rehearsal.components import Prometheus
 from rehearsal.durations import human, prometheus_duration
+from rehearsal.prometheus import Prometheus
 from rehearsal.run import Outcome, TickRecord
 
 PRIMARY_COLOR, CANARY_COLOR, WEIGHT_COLOR = "#1f77b4", "#ff7f0e", "#2ca02c"
