@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,10 @@ import matplotlib.pyplot as plt
 
 from dashboards import queries as q
 from rehearsal.durations import human, prometheus_duration
+from rehearsal.flagger import Phase
 from rehearsal.prometheus import Prometheus
 from rehearsal.run import Outcome, TickRecord
+from rehearsal.verdict import verdict_of
 
 PRIMARY_COLOR, CANARY_COLOR, WEIGHT_COLOR = "#1f77b4", "#ff7f0e", "#2ca02c"
 # Points per chart: fine enough to see each tick, small enough for a README.
@@ -45,6 +50,9 @@ class Chart:
     stacked: bool = False
     overlay: Series | None = None  # drawn as a line on top of a stacked chart
     threshold_metric: str | None = None  # draw this analysis metric's max
+    # Rate over this metric's window (what the analysis judged), not $__rate_interval.
+    window_metric: str | None = None
+    note: str = ""
 
 
 CHARTS: tuple[Chart, ...] = (
@@ -68,8 +76,10 @@ CHARTS: tuple[Chart, ...] = (
     ),
     Chart(
         file="traffic-split.png",
-        title="Traffic split by version",
+        title="Traffic split by track (primary / canary pods)",
         unit="% of requests",
+        note="by track: at promotion the primary pods run the new version, "
+        "so the canary's share drops to 0 while the new version keeps all traffic",
         series=(
             Series(label="primary", expr=q.TRAFFIC_SHARE_PRIMARY, color=PRIMARY_COLOR),
             Series(label="canary", expr=q.TRAFFIC_SHARE_CANARY, color=CANARY_COLOR),
@@ -86,6 +96,7 @@ CHARTS: tuple[Chart, ...] = (
             Series(label="canary", expr=q.ERROR_RATE_CANARY, color=CANARY_COLOR),
         ),
         threshold_metric="error-rate",
+        window_metric="error-rate",
     ),
     Chart(
         file="latency-p99.png",
@@ -95,7 +106,10 @@ CHARTS: tuple[Chart, ...] = (
             Series(label="primary", expr=q.LATENCY_P99_PRIMARY, color=PRIMARY_COLOR),
             Series(label="canary", expr=q.LATENCY_P99_CANARY, color=CANARY_COLOR),
         ),
-        threshold_metric="request-duration",
+        threshold_metric="latency-p99",
+        window_metric="latency-p99",
+        note="p99 of a histogram: interpolated inside its bucket, so a delay is "
+        "read near the bucket's upper edge (700 ms reads about 995 ms)",
     ),
     Chart(
         file="canary-weight.png",
@@ -190,15 +204,22 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _render(expr: str, outcome: Outcome, *, step: float, span: float) -> str:
-    rate_interval = max(
-        step + outcome.options.scrape_interval_s, 4 * outcome.options.scrape_interval_s
-    )
+def _window_s(chart: Chart, outcome: Outcome, step: float) -> float:
+    """The rate window: the gating metric's window at this speed, else Grafana's
+    $__rate_interval (max(step + scrape, 4 x scrape))."""
+    scrape = outcome.options.scrape_interval_s
+    metric = next((m for m in outcome.canary.metrics if m.name == chart.window_metric), None)
+    if metric is not None:
+        return metric.interval_s / outcome.options.speed
+    return max(step + scrape, 4 * scrape)
+
+
+def _render(expr: str, outcome: Outcome, *, step: float, span: float, window_s: float) -> str:
     return q.render_dashboard_query(
         expr,
         app=outcome.canary.target,
         namespace=outcome.canary.namespace,
-        rate_interval=prometheus_duration(rate_interval),
+        rate_interval=prometheus_duration(window_s),
         range_=prometheus_duration(span),
         interval=prometheus_duration(step),
     )
@@ -219,11 +240,17 @@ def draw(chart: Chart, outcome: Outcome, prometheus: Prometheus, path: Path) -> 
     end = outcome.verdict_at + 2.0
     span = end - start
     step = max(outcome.options.scrape_interval_s, span / MAX_POINTS)
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=90)
-    drawn: dict[str, Any] = {"file": chart.file, "title": chart.title, "series": []}
+    window_s = _window_s(chart, outcome, step)
+    fig, ax = plt.subplots(figsize=(8, 3.4), dpi=90)
+    drawn: dict[str, Any] = {
+        "file": chart.file,
+        "title": chart.title,
+        "series": [],
+        "window": prometheus_duration(window_s),
+    }
     stacked: list[tuple[Series, list[float], list[float]]] = []
     for series in chart.series:
-        expr = _render(series.expr, outcome, step=step, span=span)
+        expr = _render(series.expr, outcome, step=step, span=span, window_s=window_s)
         xs, ys = _points(prometheus, expr, start=start, end=end, step=step)
         drawn["series"].append({"label": series.label, "expr": expr, "points": len(xs)})
         if chart.stacked:
@@ -231,114 +258,211 @@ def draw(chart: Chart, outcome: Outcome, prometheus: Prometheus, path: Path) -> 
         else:
             ax.plot(xs, ys, label=series.label, color=series.color, linewidth=1.6)
     if stacked and all(xs for _, xs, _ in stacked):
-        xs = stacked[0][1]
-        ys = [[0.0 if math.isnan(v) else v for v in s[2][: len(xs)]] for s in stacked]
+        shared_xs = stacked[0][1]
+        layers: list[list[float]] = [
+            [0.0 if math.isnan(v) else v for v in s[2][: len(shared_xs)]] for s in stacked
+        ]
+        colors: list[Any] = [s[0].color for s in stacked]
         ax.stackplot(
-            xs,
-            *ys,
+            shared_xs,
+            *layers,
             labels=[s[0].label for s in stacked],
-            colors=[s[0].color for s in stacked],
+            colors=colors,
             alpha=0.55,
         )
     if chart.overlay is not None:
-        expr = _render(chart.overlay.expr, outcome, step=step, span=span)
+        expr = _render(chart.overlay.expr, outcome, step=step, span=span, window_s=window_s)
         xs, ys = _points(prometheus, expr, start=start, end=end, step=step)
         ax.plot(xs, ys, label=chart.overlay.label, color=chart.overlay.color, linewidth=1.8)
         drawn["series"].append({"label": chart.overlay.label, "expr": expr, "points": len(xs)})
-    _threshold(ax, chart, outcome)
+    _load_windows(ax, outcome, span)
+    _phases(ax, outcome)
     _ticks(ax, outcome)
-    ax.set_title(f"{chart.title} — {outcome.canary.name}, {_verdict(outcome)}", fontsize=10)
+    ax.set_ylim(bottom=0)
+    _threshold(ax, chart, outcome)
+    window = f" [{prometheus_duration(window_s)} window]" if chart.window_metric else ""
+    ax.set_title(f"{chart.title}{window} — {outcome.canary.name}, {_verdict(outcome)}", fontsize=10)
     ax.set_xlabel("seconds since the analysis started (real time)")
+    if chart.note:
+        fig.text(0.01, 0.01, chart.note, fontsize=6.5, color="#555555")
     # Flagger's clock: what the same rollout takes in the cluster.
     minutes = outcome.options.speed / 60
-    top = ax.secondary_xaxis("top", functions=(lambda x: x * minutes, lambda m: m / minutes))
+
+    def to_minutes(x: Any) -> Any:
+        return x * minutes
+
+    def to_seconds(m: Any) -> Any:
+        return m / minutes
+
+    top = ax.secondary_xaxis("top", functions=(to_minutes, to_seconds))
     top.set_xlabel("simulated minutes", fontsize=8)
     top.tick_params(labelsize=8)
     ax.set_ylabel(chart.unit)
     ax.set_xlim(0, span)
-    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
-    fig.tight_layout()
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.8, ncols=2)
+    fig.tight_layout(rect=(0, 0.04 if chart.note else 0, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return drawn
 
 
 def _verdict(outcome: Outcome) -> str:
+    if outcome.interrupted:
+        return "interrupted (partial)"
     return "promoted" if outcome.promoted else "rolled back"
 
 
 def _threshold(ax: Any, chart: Chart, outcome: Outcome) -> None:
+    """The gate as the metric it gates, labelled inside the frame."""
     metric = next((m for m in outcome.canary.metrics if m.name == chart.threshold_metric), None)
-    if metric is not None and metric.max is not None:
-        ax.axhline(metric.max, color="#d62728", linestyle="--", linewidth=1)
-        ax.annotate(
-            f"{metric.name} max {metric.max:g}",
-            xy=(0.99, metric.max),
-            xycoords=("axes fraction", "data"),
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color="#d62728",
+    if metric is None or metric.max is None:
+        return
+    label = f"gate: {metric.name} <= {metric.max:g} {metric.unit}".rstrip()
+    ax.axhline(metric.max, color="#d62728", linestyle="--", linewidth=1, label=label)
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(bottom, max(top, metric.max * 1.25))
+    ax.annotate(
+        label,
+        xy=(0.99, metric.max),
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#d62728",
+    )
+
+
+def _load_windows(ax: Any, outcome: Outcome, span: float) -> None:
+    """Shade where the Canary's load ran: the gaps are where Flagger sees nothing."""
+    for i, window in enumerate(outcome.load_windows):
+        end = span if window.end_s is None else window.end_s
+        ax.axvspan(
+            max(0.0, window.start_s),
+            end,
+            color="#2ca02c",
+            alpha=0.07,
+            label="load running (hey)" if i == 0 else None,
         )
+
+
+def _phases(ax: Any, outcome: Outcome) -> None:
+    """Promoting and Finalising as spans: the weights move outside the analysis there."""
+    colours = {Phase.PROMOTING: "#9467bd", Phase.FINALISING: "#8c564b"}
+    for record in outcome.ticks:
+        phase = record.transition.after.phase
+        if phase in colours:
+            ax.axvspan(
+                record.real_s,
+                record.real_s + outcome.canary.interval_s / outcome.options.speed,
+                color=colours[phase],
+                alpha=0.12,
+                label=str(phase),
+            )
 
 
 def _ticks(ax: Any, outcome: Outcome) -> None:
     """A faint line per analysis tick; red where a check failed, bold at the verdict."""
-    for record in outcome.ticks:
+    failed_labelled = passed_labelled = False
+    for record in outcome.ticks[:-1]:
         failed = record.transition.passed is False
+        label = None
+        if failed and not failed_labelled:
+            label, failed_labelled = "tick: check failed", True
+        elif not failed and not passed_labelled:
+            label, passed_labelled = "tick", True
         ax.axvline(
             record.real_s,
             color="#d62728" if failed else "grey",
-            alpha=0.5 if failed else 0.2,
+            alpha=0.6 if failed else 0.25,
             linewidth=0.8,
+            label=label,
         )
     if outcome.ticks:
-        ax.axvline(outcome.ticks[-1].real_s, color="black", linewidth=1.2)
+        ax.axvline(
+            outcome.ticks[-1].real_s,
+            color="black",
+            linewidth=1.2,
+            label=f"verdict: {_verdict(outcome)}",
+        )
 
 
-def markdown(outcome: Outcome, charts: Sequence[dict[str, Any]]) -> str:
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def _header(name: str, unit: str) -> str:
+    return f"{name} ({unit})" if unit else name
+
+
+def markdown(
+    outcome: Outcome, charts: Sequence[dict[str, Any]], *, commit: str = "", ran_at: str = ""
+) -> str:
     c, o = outcome.canary, outcome.options
-    metric_names = [m.name for m in c.metrics_in_flagger_order()]
+    metrics = c.metrics_in_flagger_order()
+    v = verdict_of(outcome)
+    load = outcome.load_total
+    env = " ".join(f"`{k}={val}`" for k, val in sorted(o.canary.env.items())) or "no faults"
+    windows = "; ".join(
+        f"{w.hook} {w.start_s:.1f}-{'end' if w.end_s is None else f'{w.end_s:.1f}'} s"
+        for w in outcome.load_windows
+    )
     lines = [
         f"# Canary rehearsal: {c.namespace}/{c.name} — {_verdict(outcome)}",
         "",
-        f"- Verdict: **{_verdict(outcome)}** (phase {outcome.phase}) after {len(outcome.ticks)} "
-        f"ticks; canary weight peaked at {outcome.max_canary_weight}%.",
-        f"- Canary from `{c.source.name}`: interval {c.interval}, threshold {c.threshold}, "
-        f"stepWeight {c.step_weight}, maxWeight {c.max_weight}.",
-        f"- Primary {o.primary.version}; canary {o.canary.version} "
-        f"{dict(o.canary.env) or '(no faults)'}.",
-        f"- Simulated {human(outcome.simulated_s)} in {human(outcome.real_s)} real at speed "
-        f"{o.speed:g} (+{human(outcome.startup_s)} start-up); scrape interval "
-        f"{o.scrape_interval_s:g}s; load {o.rate:g} orders/s through Traefik (Host {o.host}).",
-        f"- Load generator: {outcome.load_total.sent} orders, {outcome.load_total.failed} failed; "
-        f"by status {outcome.load_total.by_status}; by version {outcome.load_total.by_version}; "
-        f"skipped {outcome.load_total.skipped}.",
-        f"- After the verdict: by version {outcome.after_verdict.by_version}; Traefik weights "
-        f"{outcome.final_routes}.",
+        f"- Verdict: **{v.word}** (phase {outcome.phase}, exit {v.exit_code}) after "
+        f"{len(outcome.ticks)} ticks; canary weight peaked at {outcome.max_canary_weight} %.",
+        f"- Decided by: {v.decided_by}.",
+        f"- Ran at {ran_at or 'unknown time'} from commit `{commit or 'unknown'}`.",
+        f"- Canary from `{c.source.name}`: interval {c.interval}, threshold {c.threshold} "
+        f"failed checks, stepWeight {c.step_weight} %, maxWeight {c.max_weight} %.",
+        f"- Primary {o.primary.version}; canary {o.canary.version} ({env}).",
+        f"- Simulated {human(outcome.simulated_s)} in {outcome.real_s:.1f} s real at speed "
+        f"{o.speed:g} (+{outcome.startup_s:.1f} s start-up); scrape interval "
+        f"{o.scrape_interval_s:g} s.",
+        f"- Load (the Canary's hey commands, through Traefik with Host {o.host}): "
+        f"{load.sent} orders, {load.failed} failed; by status {_counts_text(load.by_status)}; "
+        f"by version {_counts_text(load.by_version)}; {load.skipped} throttle slots skipped; "
+        f"ran {windows or 'never'} (s since the analysis started).",
+        f"- After the verdict: by version {_counts_text(outcome.after_verdict.by_version)}; "
+        f"Traefik weights {_counts_text(outcome.final_routes)}.",
         "",
-        "| tick | real | simulated | phase | weight | "
-        + " | ".join(metric_names)
-        + " | failed checks | event |",
-        "|---:|---:|---:|---|---:|" + "---|" * len(metric_names) + "---:|---|",
+        "| tick | real (s) | simulated | phase | weight (%) | "
+        + " | ".join(_header(m.name, m.unit) for m in metrics)
+        + " | load (orders) | failed checks | event |",
+        "|---:|---:|---:|---|---:|" + "---|" * len(metrics) + "---:|---:|---|",
     ]
     for record in outcome.ticks:
         after = record.transition.after
         values = {m.name: m.verdict + ("" if m.passed else " ✗") for m in record.metrics}
-        hooks = "; ".join(f"{h.name}: {'ok' if h.passed else 'failed'}" for h in record.hooks)
+        hooks = "; ".join(
+            f"{h.name}: {'ok' if h.passed else 'failed'}, {h.detail}" for h in record.hooks
+        )
         event = record.transition.event + (f" ({hooks})" if hooks else "")
         lines.append(
-            f"| {record.tick} | {human(record.real_s)} | {human(record.simulated_s)} | "
-            f"{after.phase} | {after.canary_weight}% | "
-            + " | ".join(values.get(n, "") for n in metric_names)
-            + f" | {after.failed_checks}/{c.threshold} | {event} |"
+            f"| {record.tick} | {record.real_s:.1f} | {human(record.simulated_s)} | "
+            f"{after.phase} | {after.canary_weight} | "
+            + " | ".join(values.get(m.name, "") for m in metrics)
+            + f" | {record.load.sent} | {after.failed_checks}/{c.threshold} | {event} |"
         )
     lines += ["", "## Charts", ""]
     for chart in charts:
         lines += [f"![{chart['title']}]({chart['file']})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def write(directory: Path, outcome: Outcome, prometheus: Prometheus) -> list[Path]:
@@ -349,5 +473,8 @@ def write(directory: Path, outcome: Outcome, prometheus: Prometheus) -> list[Pat
     json_path = directory / "report.json"
     json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     md_path = directory / "report.md"
-    md_path.write_text(markdown(outcome, charts))
+    ran_at = datetime.fromtimestamp(outcome.analysis_started_at or time.time(), UTC)
+    md_path.write_text(
+        markdown(outcome, charts, commit=_commit(), ran_at=ran_at.strftime("%Y-%m-%d %H:%M UTC"))
+    )
     return [json_path, md_path, *(directory / chart.file for chart in CHARTS)]
