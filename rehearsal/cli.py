@@ -305,7 +305,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         outcome.boot_failure = str(exc).splitlines()[0]
         console.print(f"rehearsal: {exc}")
     except Interrupted as exc:
-        outcome.interrupted = f"interrupted by {exc} after {len(outcome.ticks)} ticks"
+        outcome.interrupted = outcome.interrupted or f"interrupted by {exc}"
         print(f"rehearsal: interrupted by {exc}; every process stopped", file=sys.stderr)
     except (ComponentError, OSError, SpecError) as exc:
         print(f"rehearsal: could not run: {exc}", file=sys.stderr)

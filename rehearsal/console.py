@@ -1,6 +1,7 @@
 """What a person reads while the rehearsal runs: one short block per tick.
 
-Lines fit the terminal (long details are cut with an ellipsis), every value
+Lines fit the terminal (long details are cut with an ellipsis; a pipe or a
+log gets them whole), every value
 carries its unit, and colour is used only on a terminal and never when
 NO_COLOR is set (https://no-color.org).
 """
@@ -26,13 +27,18 @@ class Console:
         self.stream = stream or sys.stdout
         tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.colour = tty and not os.environ.get("NO_COLOR")
-        self.width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns if tty else DEFAULT_WIDTH
+        # Cut only for a terminal: a log or a pipe keeps every detail.
+        self.width: int | None = (
+            shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns if tty else None
+        )
 
     def paint(self, text: str, colour: str) -> str:
         return f"{colour}{text}{RESET}" if self.colour else text
 
     def fit(self, line: str) -> str:
-        return line if len(line) <= self.width else line[: self.width - 1] + "…"
+        if self.width is None or len(line) <= self.width:
+            return line
+        return line[: self.width - 1] + "…"
 
     def print(self, line: str = "", *, colour: str = "") -> None:
         fitted = self.fit(line)

@@ -138,7 +138,9 @@ class HeyRun:
             for i in range(workers)
         ]
         self.started_at = start_at or 0.0  # time.monotonic()
-        self.ended_at: float | None = None
+        self.ended_at: float | None = None  # when the last worker finished
+        self._active = workers
+        self._active_lock = threading.Lock()
 
     @property
     def busy_until(self) -> float:
@@ -155,16 +157,12 @@ class HeyRun:
 
     @property
     def running(self) -> bool:
-        alive = any(t.is_alive() for t in self._threads)
-        if not alive and self.ended_at is None and self.started_at:
-            self.ended_at = time.monotonic()
-        return alive
+        return any(t.is_alive() for t in self._threads)
 
     def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self.running  # noqa: B018 - records ended_at
 
     def stop(self) -> None:
         """Stop early (the rehearsal ends); requests in flight may still return."""
@@ -178,6 +176,15 @@ class HeyRun:
         return self.requests // self.workers + (1 if index < self.requests % self.workers else 0)
 
     def _work(self, index: int) -> None:
+        try:
+            self._send_all(index)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+                if self._active == 0:
+                    self.ended_at = time.monotonic()
+
+    def _send_all(self, index: int) -> None:
         deadline = (
             self.started_at + self.duration_s if self.duration_s is not None else float("inf")
         )

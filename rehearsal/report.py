@@ -154,6 +154,8 @@ def tick_json(record: TickRecord) -> dict[str, Any]:
         ],
         "load": asdict(record.load) | {"failed": record.load.failed},
         "routes": record.routes,
+        "slot": record.slot,
+        "dropped_ticks": record.dropped_ticks,
     }
 
 
@@ -189,7 +191,8 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
             "primary": {"version": o.primary.version, "env": dict(o.primary.env)},
             "canary": {"version": o.canary.version, "env": dict(o.canary.env)},
         },
-        "verdict": "promoted" if outcome.promoted else "rolled back",
+        "verdict": verdict_of(outcome).word,
+        "decided_by": verdict_of(outcome).decided_by,
         "phase": str(outcome.phase),
         "durations": {
             "startup_s": round(outcome.startup_s, 3),
@@ -201,6 +204,8 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "load_total": asdict(outcome.load_total) | {"failed": outcome.load_total.failed},
         "after_verdict": asdict(outcome.after_verdict) | {"failed": outcome.after_verdict.failed},
         "final_routes": outcome.final_routes,
+        "load_windows": [asdict(w) for w in outcome.load_windows],
+        "boot_failure": outcome.boot_failure,
     }
 
 

@@ -16,7 +16,7 @@ from rehearsal.flagger import Action, Analysis, Phase, Stage, Status, Transition
 from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
 from rehearsal.loadtester import LoadTester, LoadWindow
 from rehearsal.local_stack import Stack, Track, start_stack
-from rehearsal.processes import ProcessGroup
+from rehearsal.processes import ComponentError, ProcessGroup
 from rehearsal.ticker import Ticker
 
 # Liveness of every component is checked this often while waiting for a tick.
@@ -184,6 +184,7 @@ class Rehearsal:
             number += 1
             due = ticker.next()
             self.wait_until(due.due)
+            ticker.received(due)
             self.tick_due = due.due
             metrics: list[MetricResult] = []
             hooks: list[HookResult] = []
@@ -284,12 +285,19 @@ def rehearse(
             f"stack up in {human(outcome.startup_s)}: Traefik {stack.traefik.url} "
             f"(Host: {options.host}), Prometheus {stack.prometheus.url}"
         )
+        report = True
         try:
             rehearsal.analyse()
             rehearsal.settle()
+        except ComponentError:
+            report = False  # a broken stack: no report to draw from it
+            raise
+        except BaseException as exc:  # a signal: a partial report of what ran
+            outcome.interrupted = f"interrupted by {exc} after {len(outcome.ticks)} ticks"
+            raise
         finally:
             rehearsal.finish_load()
-            if before_teardown is not None:
+            if report and before_teardown is not None:
                 before_teardown(outcome, stack)
     finally:
         stack.close()

@@ -185,13 +185,20 @@ class _Clock:
 def test_ticker_drops_missed_ticks_like_go() -> None:
     clock = _Clock()
     ticker = Ticker(1.0, start=0.0, clock=clock)
-    first = ticker.next()
-    assert (first.slot, first.due, first.dropped) == (1, 1.0, 0)
-    clock.now = 1.2
-    on_time = ticker.next()
-    assert (on_time.slot, on_time.due, on_time.dropped) == (2, 2.0, 0)
-    clock.now = 6.5  # a stall: slots 3..6 all passed
-    late = ticker.next()
-    assert (late.slot, late.due, late.dropped) == (6, 6.5, 3)  # one fires now, three dropped
-    after = ticker.next()
-    assert (after.slot, after.due, after.dropped) == (7, 7.0, 0)  # back on the phase
+
+    def receive_at(now: float) -> tuple[int, float, int]:
+        tick = ticker.next()
+        clock.now = max(now, tick.due)
+        ticker.received(tick)
+        return tick.slot, tick.due, tick.dropped
+
+    assert receive_at(0.5) == (1, 1.0, 0)
+    assert receive_at(1.2) == (2, 2.0, 0)
+    # Stalled while waiting for slot 3: it is received late, at 5.5, and slots 4
+    # and 5 fell while it was pending: dropped; the next is slot 6 on the phase.
+    assert receive_at(5.5) == (3, 3.0, 0)
+    assert receive_at(5.6) == (6, 6.0, 2)
+    # A stall while processing slot 6 (until 8.4): slot 7 was pending, 8 dropped.
+    clock.now = 8.4
+    assert receive_at(8.4) == (7, 7.0, 0)
+    assert receive_at(8.4) == (9, 9.0, 1)
