@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from dashboards import external_metrics as ext
 from rehearsal.flagger import Phase, Status
 from rehearsal.processes import LOOPBACK, ComponentError, bind_retrying
-from stack.names import PRIMARY, REQUEST_DURATION
+from stack.names import REQUEST_DURATION, AppNames
 
 # Flagger's recorder labels for successes/failures of the canary strategy.
 DEPLOYMENT_STRATEGY = "canary"
@@ -86,7 +86,8 @@ class FlaggerCollector(Collector):
                 "The virtual service destination weight current value",
                 labels=[ext.FLAGGER_WORKLOAD, ext.FLAGGER_NAMESPACE],
             )
-            weight.add_metric([f"{s.target}-{PRIMARY}", s.namespace], s.primary_weight)
+            names = AppNames(name=s.target, namespace=s.namespace)
+            weight.add_metric([names.primary, s.namespace], s.primary_weight)
             weight.add_metric([s.target, s.namespace], s.canary_weight)
             yield weight
         if s.status is not None:

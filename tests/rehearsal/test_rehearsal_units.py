@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import subprocess
@@ -16,13 +17,16 @@ import pytest
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
 from rehearsal.canary_spec import load_canary
 from rehearsal.checks import HookResult, MetricResult
+from rehearsal.console import Console
 from rehearsal.exporter import start_exporter
 from rehearsal.flagger import Action, Phase, Stage, Status, Transition
 from rehearsal.junit import junit_xml
 from rehearsal.load import LoadCounts
 from rehearsal.local_stack import Track
 from rehearsal.probing import http_get
-from rehearsal.report import markdown, outcome_json
+from rehearsal.processes import ComponentError, write_file
+from rehearsal.report_data import outcome_json
+from rehearsal.report_markdown import markdown
 from rehearsal.run import Options, Outcome, TickRecord
 from rehearsal.scenarios import SCENARIOS
 from rehearsal.verdict import verdict_json, verdict_lines
@@ -292,3 +296,36 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# --- console and could-not-run messages ------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert Console(_Terminal()).colour
+    assert not Console(io.StringIO()).colour  # a pipe or a log
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not Console(_Terminal()).colour
+
+
+def test_lines_fit_a_terminal_and_stay_whole_in_a_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    term = Console(_Terminal())
+    assert term.width == 40
+    assert len(term.fit("x" * 100)) == 40 and term.fit("x" * 100).endswith("…")
+    assert Console(io.StringIO()).fit("x" * 100) == "x" * 100
+
+
+def test_a_config_file_that_cannot_be_written_names_component_and_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ComponentError, match=rf"Prometheus: cannot write {blocker}/prometheus.yml"):
+        write_file(blocker / "prometheus.yml", "x", "Prometheus")
