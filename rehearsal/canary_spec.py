@@ -10,19 +10,20 @@ maxWeight 100.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
+from rehearsal.commands import CommandError, HeyCommand, HttpCheck, parse_curl_check, parse_hey
 from rehearsal.durations import parse_duration
-from stack.names import BUILTIN_METRICS, FLAGGER_API, REQUEST_SUCCESS_RATE
+from stack.names import BUILTIN_METRICS, FLAGGER_API, REQUEST_DURATION, REQUEST_SUCCESS_RATE
 
 DEFAULT_METRIC_INTERVAL = "1m"
+# Flagger compares its built-ins in these units (success rate %, p99 ms).
+BUILTIN_UNITS = {REQUEST_SUCCESS_RATE: "%", REQUEST_DURATION: "ms"}
 DEFAULT_THRESHOLD = 1
 TOTAL_WEIGHT = 100
 # Flagger's two built-in checks; everything else needs a templateRef (or a query).
@@ -63,16 +64,18 @@ class Metric:
     def builtin(self) -> bool:
         return self.template is None and self.query is None
 
-
-@dataclass(frozen=True, kw_only=True)
-class HttpCheck:
-    """What a webhook's curl command sends, so the rehearsal can send the same."""
-
-    method: str
-    url: str
-    body: str | None
-    headers: Mapping[str, str]
-    expect_status: int
+    @property
+    def unit(self) -> str:
+        """The unit the value is compared in: Flagger's for the built-ins; for a
+        template, read from its name (a Canary carries no unit), else none."""
+        if self.builtin:
+            return BUILTIN_UNITS.get(self.name, "")
+        words = set(re.split(r"[^a-z0-9]+", self.name.lower()))
+        if words & {"rate", "ratio", "percent", "percentage"}:
+            return "%"
+        if words & {"latency", "duration", "p50", "p90", "p95", "p99"}:
+            return "ms"
+        return ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,9 +85,17 @@ class Webhook:
     url: str
     metadata: Mapping[str, str]
 
+    @property
+    def cmd(self) -> str:
+        return self.metadata.get("cmd", "")
+
+    def hey(self) -> HeyCommand | None:
+        """The hey load command in `metadata.cmd` (validated by load_canary)."""
+        return parse_hey(self.cmd)
+
     def http_check(self) -> HttpCheck | None:
         """The curl request inside `metadata.cmd` and the status it must return."""
-        return parse_curl_check(self.metadata.get("cmd", ""))
+        return parse_curl_check(self.cmd)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +119,17 @@ class Canary:
     @property
     def interval_s(self) -> float:
         return parse_duration(self.interval)
+
+    @property
+    def loadtester_key(self) -> str:
+        """How flagger-loadtester names the canary of a call (`<name>.<namespace>`)."""
+        return f"{self.name}.{self.namespace}"
+
+    def load_hooks(self) -> list[Webhook]:
+        """Pre-rollout and rollout webhooks that carry a hey command, in order."""
+        return [
+            w for w in self.webhooks if (w.type or ROLLOUT) in (PRE_ROLLOUT, ROLLOUT) and w.hey()
+        ]
 
     def webhooks_of(self, kind: str) -> list[Webhook]:
         # Flagger treats a webhook without a type as a rollout hook.
@@ -218,6 +240,24 @@ def _metric(
     )
 
 
+def _webhooks(analysis: Mapping[str, Any], where: str) -> tuple[Webhook, ...]:
+    hooks = tuple(
+        Webhook(
+            name=str(w.get("name", "")),
+            type=str(w.get("type", "")),
+            url=str(w.get("url", "")),
+            metadata={str(k): str(v) for k, v in (w.get("metadata") or {}).items()},
+        )
+        for w in analysis.get("webhooks") or []
+    )
+    for hook in hooks:
+        try:
+            parse_hey(hook.cmd)
+        except CommandError as exc:
+            raise SpecError(f"{where}.analysis.webhooks ({hook.name}): {exc}") from None
+    return hooks
+
+
 def load_canary(dist: Path, *, name: str | None = None) -> Canary:
     """The one Canary in `dist` (or the one called `name`) with its MetricTemplates."""
     docs = list(_documents(dist))
@@ -225,7 +265,10 @@ def load_canary(dist: Path, *, name: str | None = None) -> Canary:
         (p, d) for p, d in docs if d.get("kind") == "Canary" and d.get("apiVersion") == FLAGGER_API
     ]
     if name is not None:
+        found = ", ".join(sorted(str(d.get("metadata", {}).get("name")) for _, d in canaries))
         canaries = [(p, d) for p, d in canaries if d.get("metadata", {}).get("name") == name]
+        if not canaries and found:
+            raise SpecError(f"{dist}: no Canary named {name!r}; Canaries found: {found}")
     if not canaries:
         raise SpecError(f"{dist}: no {FLAGGER_API} Canary found (run `make synth` first)")
     if len(canaries) > 1:
@@ -250,15 +293,7 @@ def load_canary(dist: Path, *, name: str | None = None) -> Canary:
         _metric(m, i, namespace=namespace, templates=templates, where=f"{where}.analysis")
         for i, m in enumerate(analysis.get("metrics") or [])
     )
-    webhooks = tuple(
-        Webhook(
-            name=str(w.get("name", "")),
-            type=str(w.get("type", "")),
-            url=str(w.get("url", "")),
-            metadata={str(k): str(v) for k, v in (w.get("metadata") or {}).items()},
-        )
-        for w in analysis.get("webhooks") or []
-    )
+    webhooks = _webhooks(analysis, where)
     service = spec.get("service") or {}
     return Canary(
         name=_require(meta, "name", where),
@@ -275,88 +310,6 @@ def load_canary(dist: Path, *, name: str | None = None) -> Canary:
         webhooks=webhooks,
         source=path,
     )
-
-
-def parse_curl_check(cmd: str) -> HttpCheck | None:
-    """The request of a `test "$(curl ... -w '%{http_code}' URL)" = 201` style command.
-
-    Returns None when the command is not a curl call with an expected status;
-    the caller then falls back to the service contract (a valid order, 201).
-    """
-    start = cmd.find("curl ")
-    if start < 0:
-        return None
-    # The curl call ends at the `)` of `$(...)` or at a pipe; the status follows.
-    end = next((i for i in range(start, len(cmd)) if cmd[i] in ")|"), len(cmd))
-    try:
-        argv = shlex.split(cmd[start:end])
-    except ValueError:
-        return None
-    method, body, url, headers = "GET", None, None, {}
-    args = iter(argv[1:])
-    for arg in args:
-        if arg in ("-X", "--request"):
-            method = next(args, method)
-        elif arg in ("-d", "--data", "--data-raw", "--data-binary"):
-            body = next(args, None)
-            method = "POST" if method == "GET" else method
-        elif arg in ("-H", "--header"):
-            key, _, value = next(args, "").partition(":")
-            headers[key.strip()] = value.strip()
-        elif arg in ("-o", "-w", "--max-time", "-m", "--output", "--write-out"):
-            next(args, None)
-        elif arg.startswith(("http://", "https://")):
-            url = arg
-    # The status the shell compares the output with: `... )" = 201`, `| grep 201`.
-    status = re.search(r"\b([1-5]\d\d)\b", cmd[end:])
-    expect = int(status.group(1)) if status else None
-    if url is None or expect is None:
-        return None
-    return HttpCheck(method=method, url=url, body=body, headers=headers, expect_status=expect)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadRequest:
-    """The request a `hey` load-test webhook sends through the ingress."""
-
-    method: str
-    path: str
-    host: str | None
-    body: str | None
-    content_type: str | None
-
-
-def parse_hey_load(cmd: str) -> LoadRequest | None:
-    """Method, path, Host header and body of a `hey ... -host H URL` command."""
-    try:
-        argv = shlex.split(cmd)
-    except ValueError:
-        return None
-    if not argv or argv[0] != "hey":
-        return None
-    method, host, body, content_type, url = "GET", None, None, None, None
-    args = iter(argv[1:])
-    for arg in args:
-        if arg == "-m":
-            method = next(args, method)
-        elif arg == "-host":
-            host = next(args, None)
-        elif arg == "-d":
-            body = next(args, None)
-        elif arg == "-T":
-            content_type = next(args, None)
-        elif arg.startswith(("http://", "https://")):
-            url = arg
-        elif arg.startswith("-") and arg not in (
-            "-h2",
-            "-disable-compression",
-            "-disable-keepalive",
-        ):
-            next(args, None)  # every other hey flag takes a value
-    if url is None:
-        return None
-    path = urlsplit(url).path or "/"
-    return LoadRequest(method=method, path=path, host=host, body=body, content_type=content_type)
 
 
 def ingress_host(dist: Path, canary: Canary) -> str | None:

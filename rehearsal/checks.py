@@ -16,12 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from dashboards.queries import TemplateError, render_flagger_template
 from order_api import telemetry
 from rehearsal.builtin_queries import TRAEFIK_QUERIES, flagger_value
-from rehearsal.canary_spec import Canary, HttpCheck, Metric, Webhook
-from rehearsal.components import ComponentError, Prometheus
+from rehearsal.canary_spec import PRE_ROLLOUT, Canary, Metric, Webhook
+from rehearsal.commands import HttpCheck
 from rehearsal.durations import prometheus_duration
+from rehearsal.flagger_template import TemplateError, render_flagger_template
+from rehearsal.loadtester import LoadTester
+from rehearsal.processes import ComponentError
+from rehearsal.prometheus import Prometheus
 
 # The service contract's valid order, for a pre-rollout hook whose command
 # the rehearsal cannot read (not a curl call with an expected status).
@@ -43,6 +46,7 @@ class MetricResult:
     min: float | None
     max: float | None
     error: str = ""
+    unit: str = ""
 
     @property
     def passed(self) -> bool:
@@ -54,17 +58,18 @@ class MetricResult:
 
     @property
     def verdict(self) -> str:
-        """ "99.8 >= 99 ok", "no values found", "812 > 500 FAILED"."""
+        """ "99.8 % >= 99 %", "no values found", "812 ms > 500 ms"."""
         if self.error:
             return f"error: {self.error}"
         if self.value is None:
             return "no values found"
+        unit = f" {self.unit}" if self.unit else ""
         parts = []
         if self.min is not None:
-            parts.append(f"{'>=' if self.value >= self.min else '<'} {self.min:g}")
+            parts.append(f"{'>=' if self.value >= self.min else '<'} {self.min:g}{unit}")
         if self.max is not None:
-            parts.append(f"{'<=' if self.value <= self.max else '>'} {self.max:g}")
-        return f"{self.value:.4g} {' '.join(parts)}".strip()
+            parts.append(f"{'<=' if self.value <= self.max else '>'} {self.max:g}{unit}")
+        return f"{self.value:.4g}{unit} {' '.join(parts)}".strip()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +77,7 @@ class HookResult:
     name: str
     passed: bool
     detail: str
+    load_started: bool | None = None  # a hey command: started, or dropped (False)
 
 
 def render_metric_query(canary: Canary, metric: Metric, *, speed: float) -> str:
@@ -113,7 +119,13 @@ def evaluate_metric(
         if series and not math.isnan(series[-1][1]):
             value = flagger_value(metric.name, series[-1][1])
     return MetricResult(
-        name=metric.name, query=query, value=value, min=metric.min, max=metric.max, error=error
+        name=metric.name,
+        query=query,
+        value=value,
+        min=metric.min,
+        max=metric.max,
+        error=error,
+        unit=metric.unit,
     )
 
 
@@ -150,15 +162,34 @@ def send(check: HttpCheck, url: str, *, timeout_s: float = 10.0) -> int:
         conn.close()
 
 
-def run_pre_rollout(hook: Webhook, services: Mapping[str, str]) -> HookResult:
-    """Run one pre-rollout webhook's HTTP check against the rehearsed services.
+def run_webhook(
+    hook: Webhook,
+    *,
+    services: Mapping[str, str],
+    loadtester: LoadTester,
+    canary_key: str,
+    at: float | None = None,
+) -> HookResult:
+    """Call one pre-rollout or rollout webhook as Flagger and its loadtester would.
 
-    `services` maps in-cluster Service names (`order-api-canary`, ...) and the
-    key "canary" to loopback base URLs.
+    A hey command goes to the loadtester: it starts in the background (the
+    loadtester answers 202, which passes) or is dropped while the same command
+    still runs. A curl check runs to its end and must return its status. A
+    pre-rollout command the rehearsal cannot read is played as the service
+    contract's order check; such a rollout command is not rehearsed (passes).
     """
+    if hook.hey() is not None:
+        call = loadtester.call(canary_key, hook.name, hook.cmd, at=at)
+        return HookResult(
+            name=hook.name, passed=True, detail=call.detail, load_started=call.started
+        )
     check = hook.http_check()
     source = "its curl command"
     if check is None:
+        if (hook.type or "rollout") != PRE_ROLLOUT:
+            return HookResult(
+                name=hook.name, passed=True, detail="not rehearsed: not a curl or hey command"
+            )
         check, source = CONTRACT_CHECK, "the service contract (command not a curl check)"
     started = time.monotonic()
     try:

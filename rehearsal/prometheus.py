@@ -1,0 +1,173 @@
+"""A real Prometheus on loopback (Debian `prometheus`) and a small API client."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from order_api import telemetry
+from rehearsal.probing import http_get, wait_http
+from rehearsal.processes import (
+    LOOPBACK,
+    ComponentError,
+    PortTaken,
+    Process,
+    ProcessGroup,
+    find_binary,
+    with_free_ports,
+    write_file,
+)
+
+PROMETHEUS_HINT = "install the Debian package: apt-get install prometheus"
+CONFIG_FILE = "prometheus.yml"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """A static target carrying the labels the in-cluster relabeling produces."""
+
+    job: str
+    address: str
+    labels: Mapping[str, str]
+    metrics_path: str = telemetry.METRICS_PATH
+
+
+def local_prometheus_config(
+    targets: Sequence[ScrapeTarget],
+    *,
+    scrape_interval_s: float,
+    rule_files: Sequence[str] = (),
+    honor_labels_jobs: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A prometheus.yml with one job per (job, path) and static labelled targets."""
+    jobs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for target in targets:
+        group = {"targets": [target.address], "labels": dict(target.labels)}
+        jobs.setdefault((target.job, target.metrics_path), []).append(group)
+    interval = f"{int(scrape_interval_s * 1000)}ms"
+    scrape_configs = []
+    for (job, path), groups in jobs.items():
+        scrape: dict[str, Any] = {"job_name": job, "metrics_path": path, "static_configs": groups}
+        if job in honor_labels_jobs:
+            scrape["honor_labels"] = True
+        scrape_configs.append(scrape)
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": list(rule_files),
+        "scrape_configs": scrape_configs,
+    }
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    """A running Prometheus and a small client for its HTTP API."""
+
+    process: Process
+    port: int
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def api(self, endpoint: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        status, body = http_get(f"{self.url}/api/v1/{endpoint}?{query}", timeout=10.0)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = {"error": f"HTTP {status}, not JSON"}
+        if status != 200 or payload.get("status") != "success":
+            raise ComponentError(
+                f"Prometheus at {self.url} /api/v1/{endpoint}: {payload.get('error', status)}"
+            )
+        return payload["data"]
+
+    def query(self, expr: str, *, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        """Instant query; returns (labels, value) per series (scalars get no labels)."""
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        data = self.api("query", **params)
+        if data["resultType"] == "scalar":
+            return [({}, float(data["result"][1]))]
+        return [(s["metric"], float(s["value"][1])) for s in data["result"]]
+
+    def query_range(
+        self, expr: str, *, start: float, end: float, step: float
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        data = self.api("query_range", query=expr, start=str(start), end=str(end), step=str(step))
+        return [
+            (s["metric"], [(float(t), float(v)) for t, v in s["values"]]) for s in data["result"]
+        ]
+
+    def wait_targets_up(self, count: int, *, timeout: float = 30.0) -> None:
+        """Wait until `count` targets have been scraped successfully."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            active = self.api("targets", state="active")["activeTargets"]
+            if sum(t["health"] == "up" for t in active) >= count:
+                return
+            time.sleep(0.2)
+        raise ComponentError(
+            f"Prometheus at {self.url}: fewer than {count} targets up after {timeout:.0f}s"
+        )
+
+    def reload(self, config: Mapping[str, Any]) -> None:
+        """Rewrite prometheus.yml and apply it (POST /-/reload)."""
+        write_config(self.workdir, config)
+        request = urllib.request.Request(self.url + "/-/reload", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except OSError as exc:
+            raise ComponentError(f"Prometheus at {self.url} /-/reload: {exc}") from None
+        if status != 200:
+            raise ComponentError(f"Prometheus at {self.url} /-/reload answered {status}")
+
+
+def write_config(workdir: Path, config: Mapping[str, Any]) -> None:
+    write_file(workdir / CONFIG_FILE, yaml.safe_dump(dict(config), sort_keys=False), "Prometheus")
+
+
+def start_prometheus(
+    group: ProcessGroup,
+    *,
+    workdir: Path,
+    config: Mapping[str, Any],
+    rule_files: Mapping[str, str] | None = None,
+) -> Prometheus:
+    """Start the system `prometheus` with `config` (rule files written beside it)."""
+    binary = find_binary("prometheus", PROMETHEUS_HINT)
+    for name, text in (rule_files or {}).items():
+        write_file(workdir / name, text, "Prometheus")
+    write_config(workdir, config)
+
+    def start(ports: list[int]) -> Prometheus:
+        (port,) = ports
+        process = group.start(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={workdir / CONFIG_FILE}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{port}",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ],
+        )
+        prometheus = Prometheus(process=process, port=port, workdir=workdir)
+        try:
+            wait_http(prometheus.url + "/-/ready", process, timeout=30.0)
+        except PortTaken:
+            group.discard(process)
+            raise
+        return prometheus
+
+    return with_free_ports(1, start, "prometheus")

@@ -1,0 +1,113 @@
+"""The verdict of a rehearsal, in one place: console block, JSON, JUnit, exit code."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from rehearsal.durations import human
+from rehearsal.run import Outcome
+
+EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    word: str  # "promoted", "rolled back", "interrupted"
+    exit_code: int
+    decided_by: str  # the metric or event that decided it, in words
+    failed_metrics: dict[str, int]  # metric -> failed checks
+
+
+def failed_metric_counts(outcome: Outcome) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for record in outcome.ticks:
+        for m in record.metrics:
+            if not m.passed:
+                counts[m.name] += 1
+        for h in record.hooks:
+            if not h.passed:
+                counts[f"webhook {h.name}"] += 1
+    return dict(counts.most_common())
+
+
+def _deciding(outcome: Outcome) -> str:
+    if outcome.boot_failure:
+        return outcome.boot_failure
+    failed = [t for t in outcome.ticks if t.transition.passed is False]
+    if outcome.promoted or not failed:
+        last = next((t for t in reversed(outcome.ticks) if t.metrics), None)
+        if last is None:
+            return "no analysis ran"
+        return f"every check passed at weight {last.transition.before.canary_weight} %: " + (
+            "; ".join(f"{m.name} {m.verdict}" for m in last.metrics)
+        )
+    last = failed[-1]
+    failures = [f"{m.name} {m.verdict}" for m in last.metrics if not m.passed]
+    failures += [f"webhook {h.name}: {h.detail}" for h in last.hooks if not h.passed]
+    return f"{outcome.canary.threshold} failed checks; the last (tick {last.tick}): " + "; ".join(
+        failures
+    )
+
+
+def verdict_of(outcome: Outcome) -> Verdict:
+    if outcome.interrupted:
+        word, code = "interrupted", EXIT_INTERRUPTED
+    elif outcome.promoted:
+        word, code = "promoted", EXIT_PROMOTED
+    else:
+        word, code = "rolled back", EXIT_ROLLED_BACK
+    return Verdict(
+        word=word,
+        exit_code=code,
+        decided_by=_deciding(outcome) if not outcome.interrupted else outcome.interrupted,
+        failed_metrics=failed_metric_counts(outcome),
+    )
+
+
+def verdict_json(outcome: Outcome, *, scenario: str, expected: str | None) -> dict[str, Any]:
+    v = verdict_of(outcome)
+    load = outcome.load_total
+    return {
+        "verdict": v.word,
+        "exit_code": v.exit_code,
+        "expected": expected,
+        "as_expected": expected is None or expected == v.word,
+        "scenario": scenario,
+        "decided_by": v.decided_by,
+        "failed_checks": v.failed_metrics,
+        "ticks": len(outcome.ticks),
+        "max_canary_weight_percent": outcome.max_canary_weight,
+        "simulated_s": outcome.simulated_s,
+        "real_s": round(outcome.real_s, 3),
+        "startup_s": round(outcome.startup_s, 3),
+        "speed": outcome.options.speed,
+        "orders": {"sent": load.sent, "failed": load.failed, "skipped": load.skipped},
+    }
+
+
+def verdict_lines(outcome: Outcome, *, scenario: str, expected: str | None) -> list[str]:
+    """The block every run ends with."""
+    v = verdict_of(outcome)
+    o, load = outcome.options, outcome.load_total
+    if expected is None or v.word == "interrupted":
+        headline = v.word.upper()
+    elif expected == v.word:
+        headline = f"{v.word.upper()}, as expected for scenario {scenario!r}"
+        if v.word == "rolled back":
+            headline += ": the analysis caught the faulty canary"
+    else:
+        headline = f"{v.word.upper()}, NOT as expected for scenario {scenario!r} ({expected})"
+    by_status = ", ".join(f"{code}: {n}" for code, n in sorted(load.by_status.items()))
+    return [
+        "verdict",
+        f"  result     {headline} (exit {v.exit_code})",
+        f"  decided by {v.decided_by}",
+        f"  ticks      {len(outcome.ticks)}, canary weight peaked at {outcome.max_canary_weight} %",
+        f"  time       {human(outcome.simulated_s)} simulated, {outcome.real_s:.1f} s real at "
+        f"speed {o.speed:g}, +{outcome.startup_s:.1f} s start-up",
+        f"  orders     {load.sent} sent, {load.failed} failed"
+        + (f" ({by_status})" if by_status else "")
+        + (f", {load.skipped} throttle slots skipped" if load.skipped else ""),
+    ]
