@@ -15,6 +15,7 @@ import pytest
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
+from rehearsal import flagger_template
 from tests.conftest import require_binary
 from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
 
@@ -23,7 +24,7 @@ PACKAGE = Path(q.__file__).resolve().parent
 
 def render(text: str, **kw: object) -> str:
     args = {"namespace": "sre-demo", "target": "order-api", "interval": "1m", **kw}
-    return q.render_flagger_template(text, **args)  # type: ignore[arg-type]
+    return flagger_template.render_flagger_template(text, **args)  # type: ignore[arg-type]
 
 
 def test_error_rate_template_renders_like_flagger():
@@ -68,7 +69,7 @@ def test_flagger_template_syntax(template, expected):
     ],
 )
 def test_flagger_template_errors(template, message):
-    with pytest.raises(q.TemplateError, match=message):
+    with pytest.raises(flagger_template.TemplateError, match=message):
         render(template)
 
 
