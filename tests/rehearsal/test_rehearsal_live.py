@@ -467,3 +467,13 @@ def test_bad_input_exits_2_with_a_message(
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_report_png_has_drawn_lines(runs: dict[str, Run]) -> None:
+    import matplotlib.image
+
+    run = runs["healthy"]
+    assert run.report_dir is not None
+    pixels = matplotlib.image.imread(run.report_dir / "traffic-split.png")
+    colours = {tuple(p) for row in pixels[::4] for p in row[::4]}
+    assert len(colours) > 20  # axes, text, two stacked areas and the weight line
