@@ -60,6 +60,14 @@ def tick_lines(record: TickRecord, canary: Canary) -> list[tuple[str, bool | Non
     lines: list[tuple[str, bool | None]] = [(header, None)]
     if record.dropped_ticks:
         lines.append((f"    {record.dropped_ticks} missed ticks dropped after a stall", None))
+    if record.load_coverage is not None and record.load_coverage < 0.5:
+        lines.append(
+            (
+                f"    load ran in only {100 * record.load_coverage:.0f} % of the metric window "
+                "before this tick: no hey command was running",
+                None,
+            )
+        )
     for h in record.hooks:
         lines.append((f"    webhook {h.name}: {h.detail}", h.passed))
     for m in record.metrics:

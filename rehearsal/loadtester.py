@@ -162,6 +162,23 @@ class LoadTester:
             out.append(LoadWindow(hook=hook, start_s=run.started_at - self.epoch, end_s=end))
         return out
 
+    def coverage(self, start: float, end: float) -> float:
+        """The fraction of [start, end] (time.monotonic()) during which load ran."""
+        if end <= start:
+            return 0.0
+        with self._lock:
+            runs = [run for _, run in self._runs]
+        spans = sorted(
+            (max(start, run.started_at), min(end, run.ended_at or run.busy_until)) for run in runs
+        )
+        covered, reach = 0.0, start
+        for a, b in spans:
+            a = max(a, reach)
+            if b > a:
+                covered += b - a
+                reach = b
+        return covered / (end - start)
+
     def stop(self) -> LoadCounts:
         with self._lock:
             runs = [run for _, run in self._runs]

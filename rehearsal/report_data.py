@@ -46,6 +46,7 @@ def tick_json(record: TickRecord) -> dict[str, Any]:
         "routes": record.routes,
         "slot": record.slot,
         "dropped_ticks": record.dropped_ticks,
+        "load_coverage": record.load_coverage,
     }
 
 

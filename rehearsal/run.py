@@ -48,6 +48,7 @@ class TickRecord:
     load: LoadCounts  # responses since the previous tick
     routes: dict[str, int]  # the weights Traefik served after the tick
     dropped_ticks: int = 0  # missed ticks dropped before this one (a stall)
+    load_coverage: float | None = None  # share of the metric window with load running
 
 
 @dataclass(kw_only=True)
@@ -113,6 +114,11 @@ class Rehearsal:
         self.interval_real = self.canary.interval_s / options.speed
         self.loadtester = LoadTester(resolve=stack.resolve, speed=options.speed, rate=options.rate)
         self.tick_due: float | None = None  # the scheduled time of the tick in progress
+        # The longest metric window, as the queries see it at this speed.
+        self.window_real = (
+            max((m.interval_s for m in self.canary.metrics), default=self.canary.interval_s)
+            / options.speed
+        )
 
     def wait_until(self, deadline: float) -> None:
         while (left := deadline - time.monotonic()) > 0:
@@ -186,6 +192,8 @@ class Rehearsal:
             self.wait_until(due.due)
             ticker.received(due)
             self.tick_due = due.due
+            # What load the window the metrics are about to judge held (before this call).
+            coverage = self.loadtester.coverage(due.due - self.window_real, due.due)
             metrics: list[MetricResult] = []
             hooks: list[HookResult] = []
             transition = tick(
@@ -205,6 +213,7 @@ class Rehearsal:
                 load=counts.minus(previous),
                 routes=self.stack.served_routes(),
                 dropped_ticks=due.dropped,
+                load_coverage=coverage if transition.stage == Stage.ANALYSIS else None,
             )
             previous = counts
             self.outcome.ticks.append(record)

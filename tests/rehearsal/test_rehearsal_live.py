@@ -235,6 +235,7 @@ def test_continuous_load_promotes_a_healthy_release_without_a_failed_request(
     rollout_calls = [h for t in ticks for h in _hooks(t, "load-test")]
     assert rollout_calls and all(h["load_started"] is False for h in rollout_calls)
     assert all(m["verdict"] != "no values found" for t in ticks for m in t["metrics"])
+    assert all(t["load_coverage"] > 0.9 for t in ticks if t["stage"] == "analysis")
     (window,) = report["load_windows"]
     assert window["start_s"] <= start_tick["real_s"]
     load = report["load_total"]
@@ -258,6 +259,9 @@ def test_gapped_load_rolls_back_a_healthy_release(runs: dict[str, Run]) -> None:
     for tick, began in zip(analysed, started, strict=True):
         values = {m["verdict"] for m in tick["metrics"] if m["name"] == "request-success-rate"}
         assert (values == {"no values found"}) is began, tick
+        # A call that starts load comes after a window without any; a dropped one after load.
+        assert (tick["load_coverage"] < 0.1) if began else (tick["load_coverage"] > 0.9), tick
+    assert "no hey command was running" in runs["gapped"].stdout
     assert ticks[-1]["failed_checks"] == report["canary"]["threshold"]
     windows = report["load_windows"]
     gaps = [b["start_s"] - a["end_s"] for a, b in itertools.pairwise(windows)]
@@ -463,3 +467,13 @@ def test_bad_input_exits_2_with_a_message(
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_report_png_has_drawn_lines(runs: dict[str, Run]) -> None:
+    import matplotlib.image
+
+    run = runs["healthy"]
+    assert run.report_dir is not None
+    pixels = matplotlib.image.imread(run.report_dir / "traffic-split.png")
+    colours = {tuple(p) for row in pixels[::4] for p in row[::4]}
+    assert len(colours) > 20  # axes, text, two stacked areas and the weight line

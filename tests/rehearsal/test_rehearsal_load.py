@@ -94,6 +94,8 @@ def test_a_call_while_the_command_runs_is_dropped_then_a_later_one_starts(server
     same = tester.call("order-api.sre-demo", "load-test", CMD, at=t0 + 1.0)
     other_canary = tester.call("other.sre-demo", "load-test", CMD, at=t0 + 1.0)
     assert first.started and not same.started and other_canary.started
+    assert tester.coverage(t0 - 2.0, t0) == 0  # nothing ran before the first call
+    assert tester.coverage(t0, t0 + 2.0) == pytest.approx(1 - RUNNER_TICK_S / 2, abs=0.01)
     assert "already running" in same.detail
     # -z 2s plus the runner's pickup: at exactly one 2 s interval later it still runs.
     assert not tester.call("order-api.sre-demo", "load-test", CMD, at=t0 + 2.0).started
