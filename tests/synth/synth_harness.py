@@ -30,7 +30,6 @@ from synth.main import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
-CRDS_ENV = "ORDER_API_SRE_CRDS"
 
 
 @dataclass(frozen=True)
@@ -101,10 +100,6 @@ def pod_templates() -> Iterator[tuple[Manifest, dict[str, Any]]]:
     for m in manifests():
         if m.kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
             yield m, m.obj["spec"]["template"]["spec"]
-
-
-def crds_dir() -> Path:
-    return Path(os.environ.get(CRDS_ENV) or ROOT.parent / "shared" / "crds")
 
 
 def clean_env() -> dict[str, str]:
