@@ -133,9 +133,15 @@ def build_one(component: Component, say: Callable[[str], None]) -> float | None:
         try:
             _build_into(component, tmp, log)
             seconds = time.monotonic() - started
-            record = {"component": component.name, "version": component.version}
-            record |= {"seconds": round(seconds, 1), "go": run_go(["env", "GOVERSION"]).strip()}
+            record = {
+                "component": component.name,
+                "version": component.version,
+                "seconds": round(seconds, 1),
+                "go": run_go(["env", "GOVERSION"]).strip(),
+            }
             (tmp / "BUILD.json").write_text(json.dumps(record, indent=2) + "\n")
+            # mkdtemp's 0700 would hide the binaries from pods run as other users.
+            tmp.chmod(0o755)
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
         finally:
