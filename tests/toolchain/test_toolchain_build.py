@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,30 @@ def test_a_build_is_cached_and_renamed_into_place(go: str, empty_cache: Path) ->
     assert lines[-1].startswith(f"toolchain: hey {versions.HEY} cached")
     assert not list(empty_cache.glob(".tmp-*"))
     assert toolchain.bin_dirs() == [empty_cache / f"hey-{versions.HEY}" / "bin"]
+
+
+@pytest.mark.live
+def test_ctrl_c_during_a_build_keeps_nothing(go: str, tmp_path: Path) -> None:
+    # A private, empty Go build cache makes the build last long enough to interrupt.
+    env = {**os.environ, "ORDER_API_SRE_CACHE": str(tmp_path), "GOCACHE": str(tmp_path / "go")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchain", "build", "hey"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    assert "building hey" in proc.stdout.readline()
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    root = tmp_path / "toolchain"
+    assert not list(root.glob("hey-*")) and not list(root.glob(".tmp-*"))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

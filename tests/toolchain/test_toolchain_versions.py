@@ -4,7 +4,6 @@ wrong ldflag or a wrong module would otherwise go unnoticed)."""
 from __future__ import annotations
 
 import http.server
-import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -63,11 +62,19 @@ def test_coredns_reports_the_pin() -> None:
 
 
 def _module_version(binary: str, module: str) -> str:
-    """The version of `module` linked into `binary`, from its Go build info."""
+    """The version of `module` linked into `binary`, from its Go build info
+    (`mod` is the main package's module, a `=>` line the replacement of the line above)."""
     info = _output(go_binary(), "version", "-m", binary)
-    match = re.search(rf"^\s+dep\s+{re.escape(module)}\s+(\S+)", info, re.MULTILINE)
-    assert match, info
-    return match[1]
+    linked: dict[str, str] = {}
+    last = ""
+    for line in info.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] in {"mod", "dep"}:
+            last, linked[fields[1]] = fields[1], fields[2]
+        elif len(fields) >= 3 and fields[0] == "=>" and last:
+            linked[last] = fields[2]
+    assert module in linked, info
+    return linked[module]
 
 
 @pytest.mark.parametrize(
