@@ -36,11 +36,15 @@ _live_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _locked(component: Component) -> Iterator[None]:
+def _locked(component: Component, say: Callable[[str], None]) -> Iterator[None]:
     locks = cache_root() / ".locks"
     locks.mkdir(parents=True, exist_ok=True)
     with (locks / f"{component.key}.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"toolchain: {component.name} {component.version} waiting for another build")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
@@ -116,7 +120,7 @@ def _build_into(component: Component, tmp: Path, log: Path) -> None:
 def build_one(component: Component, say: Callable[[str], None]) -> float | None:
     """Build `component` unless cached; the seconds it took, or None when cached."""
     label = f"{component.name} {component.version}"
-    with _locked(component):
+    with _locked(component, say):
         final = component_dir(component)
         if is_built(component):
             say(f"toolchain: {label} cached ({final})")

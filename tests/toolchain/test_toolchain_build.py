@@ -113,6 +113,25 @@ def test_a_build_is_cached_and_renamed_into_place(go: str, empty_cache: Path) ->
 
 
 @pytest.mark.live
+def test_concurrent_builds_build_once(go: str, tmp_path: Path) -> None:
+    env = {**os.environ, "ORDER_API_SRE_CACHE": str(tmp_path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "toolchain", "build", "hey"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    joined = "".join(outputs)
+    assert joined.count(" built in ") == 1 and joined.count(" cached (") == 1, joined
+
+
+@pytest.mark.live
 def test_ctrl_c_during_a_build_keeps_nothing(go: str, tmp_path: Path) -> None:
     # A private, empty Go build cache makes the build last long enough to interrupt.
     env = {**os.environ, "ORDER_API_SRE_CACHE": str(tmp_path), "GOCACHE": str(tmp_path / "go")}
