@@ -129,10 +129,22 @@ func bindMounts(mounts []Mount) error {
 	sort.SliceStable(sorted, func(i, j int) bool {
 		return strings.Count(sorted[i].Target, "/") < strings.Count(sorted[j].Target, "/")
 	})
-	for _, m := range sorted {
-		if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	// Open every source first: a mount on /tmp would otherwise hide sources
+	// that live below /tmp (the run dir).
+	fds := make([]int, len(sorted))
+	for i, m := range sorted {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("volume source %s: %w", m.Source, err)
+		}
+		fds[i] = fd
+	}
+	for i, m := range sorted {
+		src := fmt.Sprintf("/proc/self/fd/%d", fds[i])
+		if err := unix.Mount(src, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind %s on %s: %w", m.Source, m.Target, err)
 		}
+		unix.Close(fds[i])
 		if m.ReadOnly {
 			flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
 			if err := unix.Mount("", m.Target, "", flags, ""); err != nil {
