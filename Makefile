@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help synth test test-fast snapshots run lint bench image dashboards rehearse setup clean
+.PHONY: help toolchain synth test test-fast snapshots run lint bench image dashboards rehearse setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -18,7 +18,7 @@ help: ## List the targets
 synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
 	@$(PY) -m synth.main
 
-test: setup ## Run the whole test suite (what CI runs)
+test: setup toolchain ## Run the whole test suite (what CI runs)
 	$(PY) -m pytest
 
 test-fast: setup ## Run the tests that start no real process (well under a minute)
@@ -48,6 +48,9 @@ rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
 	$(PY) -m rehearsal $(ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
+
+toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey (cached)
+	$(PY) -m toolchain build
 
 # The image's pins constrain the dev venv too: tests run what the image ships.
 $(VENV)/.installed: pyproject.toml service/requirements.txt

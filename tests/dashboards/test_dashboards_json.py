@@ -241,7 +241,7 @@ def test_router_regex_matches_cluster_and_rehearsal_services(expr, router_regex)
 
 def test_every_expression_parses(tmp_path, config, dashboards):
     """promtool parses each expression (Grafana variables substituted)."""
-    promtool = require_binary("promtool", "apt-get install prometheus")
+    promtool = require_binary("promtool", "make toolchain")
     rendered = [
         q.render_dashboard_query(
             e, app="x", namespace="sre-demo", rate_interval="1m", range_="1h", interval="15s"

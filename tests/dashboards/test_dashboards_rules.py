@@ -33,7 +33,7 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_promtool_check_rules(rule_dir):
-    promtool = require_binary("promtool", "apt-get install prometheus")
+    promtool = require_binary("promtool", "make toolchain")
     files = sorted(str(p) for p in rule_dir.glob("*.yml"))
     result = _run([promtool, "check", "rules", *files], rule_dir)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -41,7 +41,7 @@ def test_promtool_check_rules(rule_dir):
 
 @pytest.mark.parametrize("unit_test", UNIT_TESTS, ids=lambda p: p.name)
 def test_promtool_unit_tests(rule_dir, unit_test):
-    promtool = require_binary("promtool", "apt-get install prometheus")
+    promtool = require_binary("promtool", "make toolchain")
     shutil.copy(unit_test, rule_dir / unit_test.name)
     result = _run([promtool, "test", "rules", unit_test.name], rule_dir)
     assert result.returncode == 0, result.stdout + result.stderr

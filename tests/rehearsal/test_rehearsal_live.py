@@ -67,7 +67,7 @@ RUNS = [
 
 @pytest.fixture(scope="module", autouse=True)
 def _binaries() -> None:
-    require_binary("prometheus", "apt-get install prometheus")
+    require_binary("prometheus", "make toolchain")
 
 
 @dataclass

@@ -21,7 +21,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
-CRDS_ENV = "ORDER_API_SRE_CRDS"
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,6 @@ def load_manifests(outdir: Path) -> list[Manifest]:
         for obj in yaml.safe_load_all(path.read_text())
         if obj is not None
     ]
-
-
-def crds_dir() -> Path:
-    return Path(os.environ.get(CRDS_ENV) or ROOT.parent / "shared" / "crds")
 
 
 def clean_env() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The synthesized scrape job, run by the real Prometheus against a real order-api.
 
-Debian's Prometheus has no Kubernetes discovery, so the test feeds the job's
-relabel_configs what kubernetes_sd (role pod) would discover, through file_sd:
+No API server runs here (the cluster tests exercise kubernetes_sd itself), so the
+test feeds the job's relabel_configs what kubernetes_sd (role pod) would discover,
+through file_sd:
 the same `__meta_kubernetes_pod_*` labels, built from the synthesized
 Deployment's own pod annotations and labels. Everything after discovery (keep
 and drop rules, address and path from annotations, the namespace/pod/app
@@ -62,7 +63,7 @@ def _api(url: str, params: dict[str, str] | None = None) -> Any:
 def targets(
     tmp_path_factory: pytest.TempPathFactory, synthesized: Synthesized
 ) -> Iterator[dict[str, Any]]:
-    prometheus = require_binary("prometheus", "apt-get install prometheus")
+    prometheus = require_binary("prometheus", "make toolchain")
     order_api = require_binary("order-api", "pip install -e ., or make setup")
     work = tmp_path_factory.mktemp("relabel")
     app_port, prom_port = free_port(), free_port()

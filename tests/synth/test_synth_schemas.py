@@ -9,11 +9,12 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 
 from tests.synth.conftest import Synthesized
-from tests.synth.synth_harness import Manifest, crds_dir
+from tests.synth.synth_harness import Manifest
 from tests.synth.test_synth_snapshots import CHARTS, chart_objects, config_for
+from toolchain import ToolchainError
+from toolchain.crds import crd_documents
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
 # API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
@@ -87,19 +88,17 @@ def _structural(schema: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> JSON Schema, from every CRD in the CRDs folder."""
-    folder = crds_dir()
-    files = sorted(folder.glob("*.yaml"))
-    assert files, f"no CRDs in {folder} (set ORDER_API_SRE_CRDS)"
+    """(apiVersion, kind) -> JSON Schema, from the CRDs of the pinned Flagger and Traefik."""
+    try:
+        documents = crd_documents()
+    except ToolchainError as error:
+        pytest.fail(f"the upstream CRDs: {error}")
     schemas = {}
-    for path in files:
-        for crd in yaml.safe_load_all(path.read_text()):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = crd["spec"]
-            for version in spec["versions"]:
-                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                schemas[key] = _structural(version["schema"]["openAPIV3Schema"])
+    for crd in documents:
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+            schemas[key] = _structural(version["schema"]["openAPIV3Schema"])
     return schemas
 
 

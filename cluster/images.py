@@ -1,0 +1,91 @@
+"""The image table: which local program stands for which container image.
+
+The one place that says it. A pod whose image matches no row stays waiting
+with reason `ImageNotAvailableLocally` (never Running). Entrypoint and CMD
+follow each image's own definition, so a container's `command` replaces the
+entrypoint and its `args` replace CMD, as in a container runtime. Aliases map
+the file names a manifest may use inside the image to the local programs.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    pattern: str  # path.Match pattern over the image reference
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...] = ()
+    working_dir: str = "/"
+    path: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pattern": self.pattern,
+            "entrypoint": list(self.entrypoint),
+            "cmd": list(self.cmd),
+            "workingDir": self.working_dir,
+            "path": list(self.path),
+            "env": self.env,
+            "aliases": self.aliases,
+        }
+
+
+def venv_bin() -> Path:
+    return Path(sys.executable).parent
+
+
+def image_table(bin_dir: Path) -> list[ImageRow]:
+    """bin_dir holds the toolchain programs copied for the pods (see up.py)."""
+    venv = venv_bin()
+    order_api = str(venv / "order-api")
+    python = str(venv / "python")
+    prometheus = str(bin_dir / "prometheus")
+    loadtester = str(bin_dir / "loadtester")
+    flagger = str(bin_dir / "flagger")
+    traefik = str(venv / "traefik")
+    return [
+        # service/Dockerfile: ENTRYPOINT python -m order_api, CMD --host 0.0.0.0 --port 8080;
+        # the console script is the same entry point.
+        ImageRow(
+            "order-api:*",
+            (order_api,),
+            ("--host", "0.0.0.0", "--port", "8080"),
+            env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+            aliases={"python": python, "python3": python, "order-api": order_api},
+        ),
+        # prom/prometheus: ENTRYPOINT /bin/prometheus, WORKDIR /prometheus.
+        ImageRow(
+            "prom/prometheus:*",
+            ("/bin/prometheus",),
+            ("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"),
+            working_dir="/prometheus",
+            aliases={"/bin/prometheus": prometheus, "prometheus": prometheus},
+        ),
+        # flagger-loadtester: WORKDIR /home/app, ./loadtester; hey, curl and bash on PATH.
+        ImageRow(
+            "ghcr.io/fluxcd/flagger-loadtester:*",
+            ("./loadtester",),
+            path=(str(bin_dir),),
+            aliases={"./loadtester": loadtester, "loadtester": loadtester},
+        ),
+        ImageRow(
+            "ghcr.io/fluxcd/flagger:*",
+            ("./flagger",),
+            aliases={"./flagger": flagger, "flagger": flagger},
+        ),
+        # traefik: its entrypoint script runs `traefik "$@"` when args start with "-".
+        ImageRow("docker.io/traefik:*", ("traefik",), aliases={"traefik": traefik}),
+    ]
+
+
+def table_json(bin_dir: Path) -> list[dict[str, Any]]:
+    return [row.to_json() for row in image_table(bin_dir)]

@@ -1,0 +1,320 @@
+"""`up` and `down`: every step, and the clean-up that runs on any failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cluster import addons, components, kubelet, layout, netns, pki, processes
+from cluster.client import KubectlError, kubectl
+from cluster.layout import Paths, paths
+
+Say = Callable[[str], None]
+PROJECT = Path(__file__).resolve().parent.parent
+DIST = PROJECT / "dist"
+POD_PROGRAMS = ("prometheus", "loadtester", "flagger", "hey")
+CANARY = ("sre-demo", "order-api")
+
+
+class ClusterError(RuntimeError):
+    """A failure with a message for the user (no traceback)."""
+
+
+def _prerequisites() -> None:
+    if os.geteuid() != 0:
+        raise ClusterError("the local cluster needs root (network namespaces, mounts, iptables)")
+    for tool in ("ip", "iptables", "openssl", "go"):
+        if shutil.which(tool) is None:
+            raise ClusterError(f"{tool} not found: install the Debian packages in the README")
+    for plugin in ("bridge", "host-local", "loopback"):
+        if not (layout.CNI_BIN_DIR / plugin).is_file():
+            raise ClusterError(
+                f"{layout.CNI_BIN_DIR / plugin} missing: apt-get install containernetworking-plugins"
+            )
+
+
+def is_running() -> bool:
+    return netns.exists() or paths().root.exists()
+
+
+def up(say: Say = print, timeout: float = 240) -> float:
+    """Bring the cluster up with dist/ applied; returns the seconds until Initialized."""
+    started = time.monotonic()
+    _prerequisites()
+    if is_running():
+        say("cluster: cleaning up a cluster left by an earlier run")
+        down(say=lambda _line: None)
+    p = paths()
+    try:
+        _start(p, say, started)
+        _install(p, say, started)
+        _wait_canary(say, started, timeout)
+    except BaseException:
+        say("cluster: up failed, stopping everything it started")
+        down(say=lambda _line: None)
+        raise
+    elapsed = time.monotonic() - started
+    say(f"cluster: up, Canary {CANARY[0]}/{CANARY[1]} Initialized after {elapsed:.1f} s")
+    return elapsed
+
+
+def _progress(say: Say, started: float, line: str) -> None:
+    say(f"cluster: [{time.monotonic() - started:5.1f} s] {line}")
+
+
+def _tools() -> dict[str, Path]:
+    from toolchain import ToolchainError, bin_path
+
+    names = (
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "kubectl",
+        "coredns",
+        *POD_PROGRAMS,
+    )
+    try:
+        return {n: bin_path(n) for n in names}
+    except ToolchainError as error:
+        raise ClusterError(str(error)) from error
+
+
+def _start(p: Paths, say: Say, started: float) -> None:
+    tools = _tools()
+    kubelet_bin = kubelet.build()
+    p.root.mkdir(parents=True)
+    os.chmod(p.root, 0o755)
+    _copy_programs(p, tools, kubelet_bin)
+    # The project (its virtualenv) and the interpreter the virtualenv links to.
+    _widen_modes(p, [PROJECT, Path(sys.executable).resolve()])
+    pki.generate(p.pki)
+    pki.kubeconfig(p.kubeconfig, p.pki)
+    netns.create()
+    _progress(say, started, f"network namespace {layout.NETNS}: lo and {layout.BRIDGE} only")
+    processes.start(p, "etcd", components.etcd(tools["etcd"], p))
+    processes.start(p, "kube-apiserver", components.apiserver(tools["kube-apiserver"], p))
+    _wait(
+        lambda: kubectl("get", "--raw=/readyz", check=False).returncode == 0,
+        60,
+        "kube-apiserver /readyz",
+        p,
+    )
+    _progress(say, started, "etcd and kube-apiserver ready")
+    processes.start(
+        p,
+        "kube-controller-manager",
+        components.controller_manager(tools["kube-controller-manager"], p),
+    )
+    processes.start(p, "kube-scheduler", components.scheduler(tools["kube-scheduler"], p))
+    processes.start(p, "kube-proxy", components.kube_proxy(tools["kube-proxy"], p))
+    processes.start(p, "coredns", components.coredns(tools["coredns"], p))
+    config = kubelet.write_config(p)
+    processes.start(p, "kubelet", components.kubelet(p.bin / "kubelet", config))
+    _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
+    _progress(
+        say,
+        started,
+        f"controller-manager, scheduler, kube-proxy, CoreDNS; node {layout.NODE_NAME} Ready",
+    )
+
+
+def _copy_programs(p: Paths, tools: dict[str, Path], kubelet_bin: Path) -> None:
+    """Pods run as unprivileged users: give them copies they can reach."""
+    p.bin.mkdir(parents=True)
+    os.chmod(p.bin, 0o755)
+    for name, src in [*((n, tools[n]) for n in POD_PROGRAMS), ("kubelet", kubelet_bin)]:
+        dst = p.bin / name
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+        os.chmod(dst, 0o755)
+
+
+def _widen_modes(p: Paths, targets: list[Path]) -> None:
+    """o+x on the folders above targets, so pods (uid 10001, 65534) reach the virtualenv.
+
+    Only the search bit, only where missing; `down` restores the recorded modes.
+    """
+    changed = {}
+    for target in targets:
+        for parent in [target, *target.parents]:
+            mode = parent.stat().st_mode
+            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+                changed[str(parent)] = stat.S_IMODE(mode)
+                os.chmod(parent, stat.S_IMODE(mode) | stat.S_IXOTH)
+    p.modes.write_text(json.dumps(changed))
+
+
+def _restore_modes(p: Paths) -> None:
+    try:
+        changed = json.loads(p.modes.read_text())
+    except (OSError, ValueError):
+        return
+    for path, mode in changed.items():
+        try:
+            os.chmod(path, mode)
+        except OSError:
+            pass
+
+
+def _node_ready() -> bool:
+    result = kubectl(
+        "get",
+        "node",
+        layout.NODE_NAME,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        check=False,
+    )
+    return result.stdout.strip() == "True"
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str, p: Paths) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        _check_processes(p)
+        time.sleep(0.3)
+    raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what} (logs: {p.logs})")
+
+
+def _check_processes(p: Paths) -> None:
+    for name, pid in processes.recorded(p).items():
+        if not processes.alive(pid):
+            tail = (p.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
+            raise ClusterError(f"{name} exited:\n  " + "\n  ".join(tail))
+
+
+def apply(manifests: list[addons.Manifest], *extra: str) -> str:
+    doc = json.dumps(addons.as_list(manifests))
+    return kubectl("apply", *extra, "-f", "-", input=doc).stdout
+
+
+def _install(p: Paths, say: Say, started: float) -> None:
+    from toolchain import crds
+
+    apply(addons.kube_dns())
+    crd_args = [arg for f in crds.crd_files() for arg in ("-f", str(f))]
+    kubectl("apply", "--server-side", *crd_args)
+    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    _progress(say, started, "Flagger and Traefik CRDs established")
+    apply(addons.traefik())
+    apply(addons.flagger())
+    _progress(say, started, "Traefik (namespace traefik) and Flagger (flagger-system) applied")
+    # README, "3. The stack", step by step.
+    kubectl("apply", "-f", str(DIST / "00-namespace.k8s.yaml"))
+    kubectl(
+        "-n",
+        "sre-demo",
+        "create",
+        "secret",
+        "generic",
+        "grafana-admin",
+        "--from-literal=admin-user=admin",
+        f"--from-literal=admin-password={secrets.token_urlsafe(24)}",
+    )
+    kubectl("apply", "-f", str(DIST))
+    _progress(say, started, "kubectl apply -f dist/ done")
+
+
+def _wait_canary(say: Say, started: float, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        line = _snapshot()
+        if line != last:
+            _progress(say, started, line)
+            last = line
+        if "canary Initialized" in line:
+            return
+        time.sleep(1)
+    raise ClusterError(f"the Canary was not Initialized within {timeout:.0f} s ({last})")
+
+
+def _snapshot() -> str:
+    phase = (
+        kubectl(
+            "-n",
+            CANARY[0],
+            "get",
+            "canary",
+            CANARY[1],
+            "-o",
+            "jsonpath={.status.phase}",
+            check=False,
+        ).stdout.strip()
+        or "-"
+    )
+    pods = kubectl(
+        "get",
+        "pods",
+        "-A",
+        "--no-headers",
+        "-o",
+        "custom-columns=R:.status.containerStatuses[*].ready",
+        check=False,
+    ).stdout.split()
+    ready = sum(1 for r in pods if r and all(x == "true" for x in r.split(",")))
+    return f"pods ready {ready}/{len(pods)}, canary {phase}"
+
+
+def down(say: Say = print) -> None:
+    """Stop every process, delete the namespace, remove mount points and the run dir."""
+    p = paths()
+    processes.stop_all(p)
+    netns.delete()
+    _remove_mountpoints(p)
+    _restore_modes(p)
+    if p.root.exists():
+        _unmount_below(p.root)
+        shutil.rmtree(p.root, ignore_errors=True)
+    say("cluster: down (no process, namespace or run directory left)")
+
+
+def _remove_mountpoints(p: Paths) -> None:
+    try:
+        created = p.mountpoints.read_text().split()
+    except OSError:
+        return
+    for path in sorted(set(created), key=lambda s: -s.count("/")):
+        try:
+            target = Path(path)
+            target.rmdir() if target.is_dir() else target.unlink()
+        except OSError:
+            pass
+
+
+def _unmount_below(root: Path) -> None:
+    """Safety net: a mount below the run dir in the host namespace (none expected)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in sorted((m for m in points if m.startswith(str(root) + "/")), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def status(say: Say = print) -> int:
+    if not netns.exists():
+        say("cluster: not running (python -m cluster up)")
+        return 1
+    for args in (
+        ("get", "nodes", "-o", "wide"),
+        ("get", "pods", "-A", "-o", "wide"),
+        ("-n", CANARY[0], "get", "canary"),
+    ):
+        try:
+            say(kubectl(*args).stdout.rstrip())
+        except KubectlError as error:
+            say(str(error))
+    return 0

@@ -1,0 +1,156 @@
+"""What the toolchain builds: one entry per wrapper Go module.
+
+A component is one `go build` invocation over a generated wrapper module that
+requires the upstream modules at their pinned versions. Components never share
+a module: Flagger needs newer k8s.io modules than Kubernetes 1.35, so each gets
+its own dependency graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolchain import versions
+
+# Filled in at build time from the primary module's publication time, so a
+# rebuild of the same pin produces the same binaries.
+BUILD_DATE = "{build_date}"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One wrapper module and the binaries one `go build` makes of it."""
+
+    name: str
+    version: str
+    # (module path, version); the first one is the primary module whose go,
+    # godebug and exclude directives the wrapper copies.
+    requires: tuple[tuple[str, str], ...]
+    # binary name -> main package import path
+    binaries: dict[str, str]
+    # -X settings; values may contain {build_date}
+    version_vars: dict[str, str] = field(default_factory=dict)
+    # Map the primary module's local `./staging/...` replaces to this
+    # published version (Kubernetes' staging modules).
+    staging_version: str | None = None
+
+    @property
+    def primary(self) -> tuple[str, str]:
+        return self.requires[0]
+
+    @property
+    def key(self) -> str:
+        """The cache folder name: a new pin is a new folder."""
+        return f"{self.name}-{self.version}"
+
+
+def _kubernetes_version_vars() -> dict[str, str]:
+    # Without these the binaries say v0.0.0-master and Flagger refuses to start.
+    major, minor = versions.KUBERNETES.removeprefix("v").split(".")[:2]
+    values = {
+        "gitVersion": versions.KUBERNETES,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": BUILD_DATE,
+    }
+    # kubectl reports its client version from client-go, the servers from component-base.
+    return {
+        f"{package}.{name}": value
+        for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for name, value in values.items()
+    }
+
+
+def _prometheus_version_vars() -> dict[str, str]:
+    package = "github.com/prometheus/common/version"
+    return {
+        f"{package}.Version": versions.PROMETHEUS,
+        f"{package}.Branch": "HEAD",
+        f"{package}.BuildUser": "order-api-sre-toolchain",
+        f"{package}.BuildDate": BUILD_DATE,
+    }
+
+
+_K8S_CMD = "k8s.io/kubernetes/cmd/"
+
+COMPONENTS: tuple[Component, ...] = (
+    # The long pole first: with two builds at a time it overlaps everything else.
+    Component(
+        name="kubernetes",
+        version=versions.KUBERNETES,
+        requires=(("k8s.io/kubernetes", versions.KUBERNETES),),
+        binaries={
+            name: _K8S_CMD + name
+            for name in (
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "kube-proxy",
+                "kubectl",
+            )
+        },
+        version_vars=_kubernetes_version_vars(),
+        staging_version=versions.KUBERNETES_STAGING,
+    ),
+    Component(
+        name="prometheus",
+        version=versions.PROMETHEUS,
+        requires=(("github.com/prometheus/prometheus", versions.PROMETHEUS_MODULE),),
+        binaries={
+            "prometheus": "github.com/prometheus/prometheus/cmd/prometheus",
+            "promtool": "github.com/prometheus/prometheus/cmd/promtool",
+        },
+        version_vars=_prometheus_version_vars(),
+    ),
+    Component(
+        name="etcd",
+        version=versions.ETCD,
+        requires=(
+            ("go.etcd.io/etcd/server/v3", versions.ETCD),
+            ("go.etcd.io/etcd/etcdctl/v3", versions.ETCD),
+        ),
+        binaries={
+            "etcd": "go.etcd.io/etcd/server/v3",
+            "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
+        },
+    ),
+    Component(
+        name="flagger",
+        version=versions.FLAGGER,
+        requires=(("github.com/fluxcd/flagger", versions.FLAGGER),),
+        binaries={
+            "flagger": "github.com/fluxcd/flagger/cmd/flagger",
+            "loadtester": "github.com/fluxcd/flagger/cmd/loadtester",
+        },
+    ),
+    Component(
+        name="coredns",
+        version=versions.COREDNS,
+        requires=(("github.com/coredns/coredns", versions.COREDNS),),
+        binaries={"coredns": "github.com/coredns/coredns"},
+    ),
+    Component(
+        name="hey",
+        version=versions.HEY,
+        requires=(("github.com/rakyll/hey", versions.HEY),),
+        binaries={"hey": "github.com/rakyll/hey"},
+    ),
+)
+
+BY_NAME = {c.name: c for c in COMPONENTS}
+BY_BINARY = {binary: c for c in COMPONENTS for binary in c.binaries}
+
+
+def select(names: list[str]) -> list[Component]:
+    """Components by component or binary name (all when `names` is empty), in build order."""
+    if not names:
+        return list(COMPONENTS)
+    unknown = [n for n in names if n not in BY_NAME and n not in BY_BINARY]
+    if unknown:
+        raise ValueError(
+            f"unknown toolchain component {', '.join(unknown)}: "
+            f"choose from {', '.join(BY_NAME)} (or one of their binaries)"
+        )
+    wanted = {n if n in BY_NAME else BY_BINARY[n].name for n in names}
+    return [c for c in COMPONENTS if c.name in wanted]

