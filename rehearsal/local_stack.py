@@ -27,10 +27,10 @@ from rehearsal.canary_spec import Canary
 from rehearsal.exporter import FlaggerExporter, start_exporter
 from rehearsal.processes import ComponentError, Process, ProcessGroup, find_binary
 from rehearsal.prometheus import (
-    PROMETHEUS_HINT,
     Prometheus,
     ScrapeTarget,
     local_prometheus_config,
+    prometheus_binary,
     start_prometheus,
 )
 from rehearsal.traefik import TRAEFIK_HINT, Backend, Traefik, start_traefik
@@ -58,7 +58,7 @@ class CanaryDidNotBoot(ComponentError):
 
 def preflight() -> None:
     """Fail before starting anything when a binary is missing."""
-    find_binary("prometheus", PROMETHEUS_HINT)
+    prometheus_binary()
     find_binary("traefik", TRAEFIK_HINT)
 
 

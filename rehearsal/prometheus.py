@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+import toolchain
 from order_api import telemetry
 from rehearsal.probing import http_get, wait_http
 from rehearsal.processes import (
@@ -21,12 +22,11 @@ from rehearsal.processes import (
     PortTaken,
     Process,
     ProcessGroup,
-    find_binary,
     with_free_ports,
     write_file,
 )
+from toolchain import ToolchainError
 
-PROMETHEUS_HINT = "install the Debian package: apt-get install prometheus"
 CONFIG_FILE = "prometheus.yml"
 
 
@@ -38,6 +38,14 @@ class ScrapeTarget:
     address: str
     labels: Mapping[str, str]
     metrics_path: str = telemetry.METRICS_PATH
+
+
+def prometheus_binary() -> str:
+    """The toolchain's Prometheus: the version dist/ deploys, never a system copy."""
+    try:
+        return str(toolchain.bin_path("prometheus"))
+    except ToolchainError as exc:
+        raise ComponentError(f"prometheus not found: {exc}") from None
 
 
 def local_prometheus_config(
@@ -143,8 +151,8 @@ def start_prometheus(
     config: Mapping[str, Any],
     rule_files: Mapping[str, str] | None = None,
 ) -> Prometheus:
-    """Start the system `prometheus` with `config` (rule files written beside it)."""
-    binary = find_binary("prometheus", PROMETHEUS_HINT)
+    """Start the toolchain's `prometheus` with `config`, its rule files written beside it."""
+    binary = prometheus_binary()
     for name, text in (rule_files or {}).items():
         write_file(workdir / name, text, "Prometheus")
     write_config(workdir, config)

@@ -24,10 +24,13 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from toolchain.cache import CACHE_ENV
+
 ENV_PREFIX = "ORDER_API_SRE_"
 VALUES_ENV = ENV_PREFIX + "VALUES"
 
-NON_SETTING_ENV = frozenset({VALUES_ENV})
+# Same prefix, not stack settings: the values file and the toolchain's cache.
+NON_SETTING_ENV = frozenset({VALUES_ENV, CACHE_ENV})
 
 
 # Traefik's request-duration buckets (seconds), finer than its default

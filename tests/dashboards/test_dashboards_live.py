@@ -70,6 +70,8 @@ from rehearsal.traefik import Traefik
 from stack.config import StackConfig, load_config
 from tests.conftest import require_binary
 
+pytestmark = pytest.mark.live
+
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 
@@ -400,14 +402,21 @@ def test_dashboard_values_agree_with_the_traffic(live):
     assert value("Canary Weight", "canary weight") == CANARY_WEIGHT
     assert value("Rollouts", "promoted") == 0
     assert value("Rollouts", "rolled back") == 0
+    # Each row in its own unit: Flagger records the built-in request-duration in
+    # seconds (the exporter does the same), the table shows it in ms.
     analysis = live.query(got[("Canary Analysis: Last Metric Values", "")])
-    # As Flagger records them: the built-in request-duration in seconds.
-    builtin = {"request-success-rate", "request-duration"}
-    assert {labels[ext.FLAGGER_METRIC]: v for labels, v in analysis} == {
-        metric: recorded_value(metric, value, builtin=metric in builtin)
-        for metric, value in ANALYSIS_VALUES.items()
+    shown = {
+        labels[ext.FLAGGER_METRIC]: (pytest.approx(v), labels[q.ANALYSIS_UNIT_LABEL])
+        for labels, v in analysis
     }
-    assert {labels[ext.FLAGGER_METRIC]: v for labels, v in analysis}["request-duration"] == 0.012
+    assert shown == {
+        "request-success-rate": (ANALYSIS_VALUES["request-success-rate"], "%"),
+        "request-duration": (ANALYSIS_VALUES["request-duration"], "ms"),
+        "error-rate": (ANALYSIS_VALUES["error-rate"], "%"),
+    }
+    recorded = live.query(f'{ext.FLAGGER_CANARY_METRIC_ANALYSIS}{{metric="request-duration"}}')
+    assert [v for _, v in recorded] == [pytest.approx(0.012)]
+    assert recorded_value("request-duration", 12.0, builtin=True) == pytest.approx(0.012)
 
 
 def test_rollouts_count_the_first_rollout_after_a_flagger_start(live):

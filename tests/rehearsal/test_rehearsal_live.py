@@ -440,12 +440,14 @@ def test_sigkill_takes_the_children_and_the_next_run_removes_the_folder(
     assert not left.exists() and list(running.run.tmpdir.iterdir()) == []
 
 
-def test_missing_prometheus_names_the_package(tmp_path: Path) -> None:
-    # Only the venv's bin (python, traefik): no system prometheus.
-    run = rehearse(tmp_path, timeout=60, PATH=str(Path(sys.executable).parent))
+def test_missing_prometheus_names_the_fix(tmp_path: Path) -> None:
+    # An empty toolchain cache: no Prometheus was built, and no system copy is used.
+    empty = tmp_path / "no-toolchain"
+    empty.mkdir()
+    run = rehearse(tmp_path, timeout=60, ORDER_API_SRE_CACHE=str(empty))
     assert run.returncode == 2
     assert "prometheus not found" in run.stderr
-    assert "apt-get install prometheus" in run.stderr
+    assert "make toolchain" in run.stderr
     assert "Traceback" not in run.stderr
     assert_cleaned_up(run)
 

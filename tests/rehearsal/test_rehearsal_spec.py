@@ -21,6 +21,7 @@ from rehearsal.cli import main
 from rehearsal.commands import parse_curl_check, parse_hey
 from rehearsal.durations import parse_duration, prometheus_duration
 from rehearsal.run import check_speed
+from stack import names
 from stack.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,9 +54,10 @@ def test_reads_the_synthesized_canary_as_configured() -> None:
 
 def test_pre_rollout_webhook_is_an_order_to_the_canary_expecting_201() -> None:
     canary = load_canary(DIST)
-    (hook,) = canary.webhooks_of("pre-rollout")
-    check = hook.http_check()
-    assert check is not None, f"cannot read the curl request in {hook.metadata}"
+    acceptance, load_start = canary.webhooks_of("pre-rollout")
+    assert (acceptance.name, load_start.name) == (names.ACCEPTANCE_TEST, names.LOAD_TEST_START)
+    check = acceptance.http_check()
+    assert check is not None, f"cannot read the curl request in {acceptance.metadata}"
     assert check.expect_status == 201
     assert check.method == "POST"
     assert f"//{canary.target}-canary." in check.url
@@ -70,6 +72,10 @@ def test_load_webhook_and_ingress_give_the_same_host() -> None:
     assert load is not None and load.method == "POST" and load.path == "/api/order"
     assert load.host == ingress_host(DIST, canary) == load_config(env={}).ingress.host
     assert hook in canary.load_hooks()
+    # The same command before the first analysis: the loadtester drops the rollout calls.
+    (_, load_start) = canary.webhooks_of("pre-rollout")
+    assert load_start.metadata["cmd"] == hook.metadata["cmd"]
+    assert load_start in canary.load_hooks()
 
 
 def test_a_wrong_canary_name_lists_the_ones_found() -> None:
