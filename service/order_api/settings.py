@@ -17,7 +17,7 @@ from order_api import __version__
 
 # Every variable order-api reads starts with this; the bench and the
 # rehearsal import these names instead of spelling them again.
-ENV_PREFIX = "ORDER_API_"
+VARIABLE_PREFIX = "ORDER_API_"
 ENV_VERSION = "ORDER_API_VERSION"
 ENV_FAULT_ERROR_RATE = "ORDER_API_FAULT_ERROR_RATE"
 ENV_FAULT_DELAY_MS = "ORDER_API_FAULT_DELAY_MS"

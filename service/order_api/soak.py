@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.ENV_PREFIX)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.VARIABLE_PREFIX)}
     env[settings.ENV_SHUTDOWN_DELAY_S] = "0"
     with tempfile.TemporaryDirectory(prefix="order-api-soak-") as tmp:
         script = Path(tmp, "post.lua")

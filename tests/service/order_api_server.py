@@ -30,7 +30,7 @@ def service_env(**overrides: str) -> dict[str, str]:
 
     Shutdown delay defaults to 0 so that stopping a test server is instant.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.ENV_PREFIX)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.VARIABLE_PREFIX)}
     env[settings.ENV_SHUTDOWN_DELAY_S] = "0"
     env.update(overrides)
     return env

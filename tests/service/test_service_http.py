@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from order_api import protocol, telemetry
+from tests.service.head_cases import FIELDS_8K, HOST, REJECTED_HEADS, get
 from tests.service.order_api_server import OrderApiServer, counter, raw_exchange
 
 pytestmark = pytest.mark.live
@@ -69,13 +70,6 @@ def test_bench_endpoint_exists_only_with_the_flag_and_is_uninstrumented(
     assert "/bench/bare" not in httpx.get(server.url + telemetry.METRICS_PATH).text
 
 
-HOST = b"Host: x\r\n"
-
-
-def get(target: bytes = b"/api/health", headers: bytes = HOST, method: bytes = b"GET") -> bytes:
-    return method + b" " + target + b" HTTP/1.1\r\n" + headers + b"Connection: close\r\n\r\n"
-
-
 def test_control_bytes_in_the_url_are_json_400_counted_and_not_logged(
     server: OrderApiServer,
 ) -> None:
@@ -96,32 +90,9 @@ def test_control_bytes_in_the_url_are_json_400_counted_and_not_logged(
     assert "Traceback" not in server.log()
 
 
-FIELDS_8K = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"v" * 100) for n in range(90))  # ~9.6 KiB
-
-
 @pytest.mark.parametrize(
     ("request_bytes", "status", "message"),
-    [
-        # RFC 9112: reject, do not repair.
-        (get(headers=HOST + b"X-A\x00b: 1\r\n"), 400, "header name is not a token"),
-        (get(headers=HOST + b"X-A: a\x00b\r\n"), 400, "header value contains a control character"),
-        (get(headers=b"Host : x\r\n"), 400, "whitespace between a header name and its colon"),
-        (get(headers=HOST + b"X-A: 1\r\n folded\r\n"), 400, "obsolete line folding in a header"),
-        (get(headers=HOST + b"no colon here\r\n"), 400, "header line without a colon"),
-        (get(headers=b""), 400, "HTTP/1.1 request without a Host header"),
-        (get(headers=HOST + HOST), 400, "HTTP/1.1 request with more than one Host header"),
-        (get(method=b"G(T"), 400, "method is not a token"),
-        (get(method=b"<" * 8000), 400, "method is not a token"),
-        (get(method=b"A" * 40), 400, "method longer than 32 characters"),
-        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 400, "unsupported HTTP version in the request line"),
-        (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed request line"),
-        # Limits: the status names what is too large.
-        (get(headers=HOST + FIELDS_8K), 431, "request header fields exceed 8192 bytes"),
-        (get(headers=HOST + b"X-A: b\r\n" * 5000), 431, "request header fields exceed 8192 bytes"),
-        (get(headers=HOST + b"X-A: b\r\n" * 150), 431, "more than 100 request header fields"),
-        (get(target=b"/" + b"a" * 64 * 1024), 414, "request target exceeds 4096 bytes"),
-        (get(target=b"/" + b"a" * 5000), 414, "request target exceeds 4096 bytes"),
-    ],
+    REJECTED_HEADS,
     ids=lambda value: value if isinstance(value, str) else str(value)[:8],
 )
 def test_request_heads_rfc_9112_rejects_are_answered_exactly(
