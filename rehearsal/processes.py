@@ -83,7 +83,7 @@ def _load_prctl() -> Callable[..., int] | None:
         return None
     try:
         # Looked up once in the parent: the child must not dlopen between fork and exec.
-        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
 

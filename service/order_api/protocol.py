@@ -179,7 +179,8 @@ class GuardedHttp(Http):
             headers=Header({}),
             version="1.1",
             method=method,
-            transport=self.protocol.transport,
+            # Sanic types the transport as its own protocol; asyncio's is what it holds.
+            transport=cast("Any", self.protocol.transport),
             app=self.protocol.app,
         )
         self.request.stream = self
