@@ -10,6 +10,7 @@ drift on a shared machine hits both sides equally.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -21,8 +22,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from order_api import settings, telemetry
 from order_api.bare import BARE_PATH
@@ -151,37 +154,60 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def find_wrk(prog: str) -> str | None:
+    """wrk's path, or None after saying how to install it."""
     wrk = shutil.which("wrk")
     if wrk is None:
-        print("bench: wrk not found on PATH; install it: sudo apt-get install wrk", file=sys.stderr)
-        return 1
+        print(
+            f"{prog}: wrk not found on PATH; install it: sudo apt-get install wrk", file=sys.stderr
+        )
+    return wrk
+
+
+@contextlib.contextmanager
+def local_server(extra_env: dict[str, str], output: IO[bytes]) -> Iterator[tuple[str, int]]:
+    """A ready order-api on a free loopback port, its output to `output`: (base URL, pid).
+
+    Only `extra_env` of the ORDER_API_* variables reaches it, and it skips the
+    shutdown delay, so a run measures this build's defaults and ends at once.
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(settings.VARIABLE_PREFIX)}
-    env |= {settings.ENV_BENCH_BARE: "1", settings.ENV_SHUTDOWN_DELAY_S: "0"}
+    env |= {settings.ENV_SHUTDOWN_DELAY_S: "0", **extra_env}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(base_url, server)
+        yield base_url, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = find_wrk("bench")
+    if wrk is None:
+        return 1
     with tempfile.TemporaryDirectory(prefix="order-api-bench-") as tmp:
         log = Path(tmp, "server.log")
         script = Path(tmp, "post.lua")
         script.write_text(post_script())
-        with log.open("wb") as log_file:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
         try:
-            wait_ready(base_url, server)
-            return _measure(wrk, base_url, script, args)
+            with (
+                log.open("wb") as log_file,
+                local_server({settings.ENV_BENCH_BARE: "1"}, log_file) as (base_url, _),
+            ):
+                return _measure(wrk, base_url, script, args)
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             print(log.read_text(errors="replace"), file=sys.stderr, end="")
             return 1
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 def _measure(wrk: str, base_url: str, script: Path, args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from order_api import settings, telemetry
-from order_api.bench import free_port, parse_wrk, post_script, run_wrk, wait_ready
+from order_api import telemetry
+from order_api.bench import find_wrk, local_server, parse_wrk, post_script, run_wrk
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -56,29 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    wrk = shutil.which("wrk")
+    wrk = find_wrk("soak")
     if wrk is None:
-        print("soak: wrk not found on PATH; install it: sudo apt-get install wrk", file=sys.stderr)
         return 1
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.VARIABLE_PREFIX)}
-    env[settings.ENV_SHUTDOWN_DELAY_S] = "0"
     with tempfile.TemporaryDirectory(prefix="order-api-soak-") as tmp:
         script = Path(tmp, "post.lua")
         script.write_text(post_script())
-        server = subprocess.Popen(
-            [sys.executable, "-m", "order_api", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_ready(base_url, server)
-            return _soak(wrk, base_url, script, server.pid, args)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with open(os.devnull, "wb") as quiet, local_server({}, quiet) as (base_url, pid):
+            return _soak(wrk, base_url, script, pid, args)
 
 
 def _soak(wrk: str, base_url: str, script: Path, pid: int, args: argparse.Namespace) -> int:
