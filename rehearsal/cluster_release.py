@@ -5,8 +5,10 @@ with only these settings changed from the user's configuration:
 - the image tag (the new version) and the scenario's faults
   (`app.fault_error_rate`, `app.fault_delay_ms`);
 - the time settings: Flagger's analysis interval cannot go below 10 s, so the
-  rehearsal runs at that floor, with the scrape interval scaled by the same
-  ratio and the metric windows at two intervals (see `time_settings`).
+  rehearsal runs at that floor, and everything timed scales by the same ratio
+  (60 s / 10 s = 6 for the defaults): the metric windows and the scrape
+  interval shrink by it, and the load rate (`canary.load_rps`) grows by it,
+  so that a window holds as many orders as in production (see `time_settings`).
 Extra values (a `--values` file: `canary.step_weights`, gates) may be merged in.
 """
 
@@ -27,11 +29,8 @@ from stack.validation import MIN_ANALYSIS_INTERVAL_S
 
 VALUES_FILE = "rehearsal-values.yaml"
 MIN_SCRAPE_S = 2
-# A window of two intervals: at the Canary's 10 orders/s and a 10 % weight a
-# 10 s window holds about 10 canary orders, so a 20 % error rate passes a
-# window with p = 0.8^10 = 0.11; 20 s makes that 0.012. Windows still move
-# with every tick, as in production.
-WINDOW_INTERVALS = 2
+# A window must hold a few scrapes for rate() (the config needs two).
+MIN_SCRAPES_PER_WINDOW = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +38,7 @@ class TimeSettings:
     interval_s: int
     metric_window_s: int
     scrape_interval_s: int
+    load_rps: int
     production_interval_s: int
 
     @property
@@ -48,16 +48,23 @@ class TimeSettings:
 
 
 def time_settings(production: StackConfig) -> TimeSettings:
-    """Flagger's floor for the interval; the scrape interval scaled by the same ratio."""
+    """Flagger's floor for the interval; windows, scrapes and the load rate scaled by
+    the same ratio.
+
+    Keeping the orders per window is what keeps the verdicts: at 10 orders/s a
+    10 s window at a 10 % weight would hold 10 canary orders instead of
+    production's 60, and a 20 % error rate would pass one window in nine."""
+    k, m = production.canary, production.monitoring
     interval = MIN_ANALYSIS_INTERVAL_S
-    ratio = production.canary.interval_s / interval
-    scrape = max(MIN_SCRAPE_S, math.floor(production.monitoring.scrape_interval_s / ratio))
-    window = max(WINDOW_INTERVALS * interval, 5 * scrape)
+    ratio = k.interval_s / interval
+    scrape = max(MIN_SCRAPE_S, math.floor(m.scrape_interval_s / ratio))
+    window = max(round(k.metric_window_s / ratio), MIN_SCRAPES_PER_WINDOW * scrape)
     return TimeSettings(
         interval_s=interval,
         metric_window_s=window,
         scrape_interval_s=scrape,
-        production_interval_s=production.canary.interval_s,
+        load_rps=max(1, round(k.load_rps * ratio)),
+        production_interval_s=k.interval_s,
     )
 
 
@@ -113,7 +120,11 @@ def release_values(
     """The values file: the user's own values, the extra ones, then the rehearsal's."""
     own = {
         "app": {"image_tag": version, "fault_error_rate": 0.0, "fault_delay_ms": 0, **faults},
-        "canary": {"interval_s": times.interval_s, "metric_window_s": times.metric_window_s},
+        "canary": {
+            "interval_s": times.interval_s,
+            "metric_window_s": times.metric_window_s,
+            "load_rps": times.load_rps,
+        },
         "monitoring": {"scrape_interval_s": times.scrape_interval_s},
     }
     return merge(merge(dict(user_values or {}), dict(extra or {})), own)
@@ -149,6 +160,7 @@ def synthesize_release(values: Mapping[str, Any], folder: Path, env: Mapping[str
     the one it prints."""
     from synth.main import synthesize
 
+    folder.parent.mkdir(parents=True, exist_ok=True)
     values_path = folder.parent / VALUES_FILE
     values_path.write_text(yaml.safe_dump(values, sort_keys=False))
     config = load_config(env=env, values_file=values_path)

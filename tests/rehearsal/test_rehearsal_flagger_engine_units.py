@@ -26,6 +26,7 @@ from rehearsal.cluster_release import (
     time_settings,
     without_load_start,
 )
+from rehearsal.compare import compare
 from rehearsal.flagger import Action, Phase, Stage, Status
 from rehearsal.flagger_engine import new_version
 from rehearsal.local_stack import Track
@@ -88,8 +89,9 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_time_settings_use_flaggers_floor_and_scale_the_scrape_interval() -> None:
     times = time_settings(StackConfig())
-    assert (times.interval_s, times.metric_window_s, times.scrape_interval_s) == (10, 20, 2)
+    assert (times.interval_s, times.metric_window_s, times.scrape_interval_s) == (10, 10, 2)
     assert times.factor == 6
+    assert times.load_rps == 60  # as many orders per window as production's 10/s in 60 s
     slow = load_config(
         env={
             "ORDER_API_SRE_CANARY__INTERVAL_S": "120",
@@ -111,9 +113,10 @@ def test_the_config_validation_accepts_the_rehearsal_settings(release: Path) -> 
 def test_the_release_changes_only_tag_faults_and_time(release: Path) -> None:
     canary = load_canary(release)
     assert canary.interval == "10s"
-    assert {m.interval for m in canary.metrics} == {"20s"}
+    assert {m.interval for m in canary.metrics} == {"10s"}
     # the load outlasts the compressed analysis: (1 + 5 + 5 + 2 + 1) x 10 s
-    assert {h.hey().duration_s for h in canary.load_hooks()} == {140.0}  # type: ignore[union-attr]
+    heys = [h.hey() for h in canary.load_hooks()]
+    assert {(h.duration_s, h.qps_per_worker * h.workers) for h in heys if h} == {(140.0, 60)}
     deployment = next(
         d
         for d in yaml.safe_load_all((release / "20-order-api.k8s.yaml").read_text())
@@ -309,7 +312,7 @@ def test_tick_metrics_follow_flaggers_order_and_stop_at_the_failure(release: Pat
         ("error-rate", False),
     ]
     assert results[1].value == pytest.approx(49.0) and results[1].unit == "ms"
-    assert "[20s]" in results[0].query  # the query Flagger ran, at the release's window
+    assert "[10s]" in results[0].query  # the query Flagger ran, at the release's window
     empty = watch.tick_metrics(
         canary,
         analysed=True,
@@ -452,3 +455,48 @@ def test_flags_that_do_not_apply_are_refused(args: list[str], message: str) -> N
     )
     assert done.returncode == 2
     assert message in done.stderr
+
+
+# --- model against Flagger ---------------------------------------------------------------
+
+
+def _tick(
+    phase: str, weight: int, failed: int, *, passed: bool | None = None, failing: str = ""
+) -> dict[str, object]:
+    metrics = [{"name": failing, "passed": False}] if failing else []
+    return {
+        "phase": phase,
+        "canary_weight": weight,
+        "failed_checks": failed,
+        "passed": passed,
+        "metrics": metrics,
+        "hooks": [],
+    }
+
+
+def test_comparison_ignores_ticks_that_change_nothing_and_names_differences() -> None:
+    model = {
+        "verdict": "rolled back",
+        "ticks": [
+            _tick("Progressing", 0, 0),
+            _tick("Progressing", 10, 0, passed=True),
+            _tick("Progressing", 10, 1, passed=False, failing="request-success-rate"),
+            _tick("Failed", 0, 1),
+        ],
+    }
+    flagger = {
+        "verdict": "rolled back",
+        "ticks": [
+            _tick("Progressing", 0, 0),
+            _tick("Progressing", 0, 0),  # waiting for the canary's pods: timing only
+            _tick("Progressing", 10, 0, passed=True),
+            _tick("Progressing", 10, 1, passed=False, failing="request-success-rate"),
+            _tick("Failed", 0, 1),
+        ],
+    }
+    result = compare(model, flagger)
+    assert result.agree, result.differences
+    flagger["ticks"][3] = _tick("Progressing", 10, 1, passed=False, failing="error-rate")
+    flagger["verdict"] = "promoted"
+    differences = compare(model, flagger).differences
+    assert [d.split(":")[0] for d in differences] == ["verdict", "failed checks"]
