@@ -69,3 +69,10 @@ node_modules/.installed: package.json package-lock.json
 
 clean: ## Remove the virtualenv, node_modules and caches
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache build
+
+.PHONY: cluster cluster-down
+cluster: toolchain ## Local Kubernetes in its own network namespace (root), dist/ applied, Canary Initialized
+	$(PY) -m cluster up
+
+cluster-down: $(VENV)/.installed ## Stop the local cluster: no process, namespace, mount or folder left
+	$(PY) -m cluster down

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -37,7 +38,8 @@ def _prerequisites() -> None:
     for plugin in ("bridge", "host-local", "loopback"):
         if not (layout.CNI_BIN_DIR / plugin).is_file():
             raise ClusterError(
-                f"{layout.CNI_BIN_DIR / plugin} missing: apt-get install containernetworking-plugins"
+                f"{layout.CNI_BIN_DIR / plugin} missing: "
+                "apt-get install containernetworking-plugins"
             )
 
 
@@ -162,10 +164,8 @@ def _restore_modes(p: Paths) -> None:
     except (OSError, ValueError):
         return
     for path, mode in changed.items():
-        try:
+        with contextlib.suppress(OSError):
             os.chmod(path, mode)
-        except OSError:
-            pass
 
 
 def _node_ready() -> bool:

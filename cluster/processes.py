@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,10 +56,8 @@ def _signal(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)  # the session leader's group: ip netns exec's program and children
     except OSError:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, sig)
-        except OSError:
-            pass
 
 
 def _wait(pids: Sequence[int], timeout: float) -> list[int]:
@@ -104,8 +103,6 @@ def stop_all(paths: Paths) -> None:
     # Whatever is left in the namespace (a child that escaped its group).
     stray = in_namespace(netns.inode(), paths.root)
     for pid in stray:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     _wait(stray, 5)

@@ -1,0 +1,54 @@
+"""One cluster for every live cluster test: brought up once, always torn down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cluster import lifecycle
+from tests.cluster.traces import assert_no_trace
+from tests.conftest import IN_CI
+
+
+def require_cluster_prerequisites() -> None:
+    import toolchain
+
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("root")
+    for tool in ("ip", "iptables", "openssl", "go"):
+        if shutil.which(tool) is None:
+            problems.append(tool)
+    if not os.path.exists("/usr/lib/cni/bridge"):
+        problems.append("containernetworking-plugins")
+    for name in ("kube-apiserver", "etcd", "flagger", "coredns", "prometheus"):
+        try:
+            toolchain.bin_path(name)
+        except toolchain.ToolchainError:
+            problems.append(f"{name} (make toolchain)")
+    if problems:
+        message = "the local cluster needs: " + ", ".join(problems)
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[float]:
+    """The seconds `up` took; the cluster runs until the session ends."""
+    require_cluster_prerequisites()
+    started = time.monotonic()
+    try:
+        elapsed = lifecycle.up(say=lambda line: print(line, file=sys.stderr), timeout=300)
+        yield elapsed
+    finally:
+        lifecycle.down(say=lambda line: None)
+        print(
+            f"cluster tier: {time.monotonic() - started:.1f} s with the cluster up", file=sys.stderr
+        )
+    assert_no_trace()

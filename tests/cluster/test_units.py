@@ -1,0 +1,92 @@
+"""The cluster's pieces without starting it: images, manifests, addresses, the node's Go tests."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cluster import addons, components, images, kubelet, layout
+from tests.conftest import IN_CI
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_node_go_unit_tests_pass():
+    if shutil.which("go") is None:
+        if IN_CI:
+            pytest.fail("CI=true: go is required for cluster/kubelet")
+        pytest.skip("go not installed")
+    result = subprocess.run(
+        ["go", "test", "./..."], cwd=kubelet.SOURCE, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
+    table = images.image_table(tmp_path)
+    patterns = [row.pattern for row in table]
+    assert patterns == [
+        "order-api:*",
+        "prom/prometheus:*",
+        "ghcr.io/fluxcd/flagger-loadtester:*",
+        "ghcr.io/fluxcd/flagger:*",
+        "docker.io/traefik:*",
+    ]
+    assert not any("grafana" in p for p in patterns)
+    # The project's own programs exist in this virtualenv.
+    order_api, traefik = table[0], table[-1]
+    assert Path(order_api.entrypoint[0]).name == "order-api"
+    assert Path(order_api.entrypoint[0]).is_file() and Path(traefik.aliases["traefik"]).is_file()
+    assert order_api.cmd == ("--host", "0.0.0.0", "--port", "8080")
+    # The loadtester finds hey (copied into bin_dir) on its PATH.
+    assert table[2].path == (str(tmp_path),)
+
+
+def test_order_api_row_matches_the_dockerfile():
+    text = (ROOT / "service" / "Dockerfile").read_text()
+    cmd = re.search(r"^CMD (\[.*\])$", text, re.M)
+    assert cmd and eval(cmd.group(1)) == list(images.image_table(Path("/x"))[0].cmd)
+    assert 'ENTRYPOINT ["python", "-m", "order_api"]' in text  # = the order-api console script
+
+
+def test_addons_match_the_readme_helm_values():
+    readme = (ROOT / "README.md").read_text()
+    buckets = re.search(r"metrics\.prometheus\.buckets=([0-9.\\,]+)'", readme)
+    assert buckets and buckets.group(1).replace("\\", "") == addons.TRAEFIK_BUCKETS
+    assert f"metricsServer={addons.METRICS_SERVER}" in readme
+    args = addons.traefik()[-2]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--metrics.prometheus.buckets={addons.TRAEFIK_BUCKETS}" in args
+    assert "--metrics.prometheus.addServicesLabels=true" in args
+    assert "--providers.kubernetescrd" in args and "--entryPoints.web.address=:8000/tcp" in args
+    service = addons.traefik()[-1]
+    assert service["metadata"]["name"] == "traefik" and service["spec"]["ports"][0]["port"] == 80
+    command = addons.flagger()[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "-mesh-provider=traefik" in command
+    assert f"-metrics-server={addons.METRICS_SERVER}" in command
+
+
+def test_coredns_forwards_nothing(tmp_path):
+    corefile = components.corefile(layout.Paths(tmp_path))
+    plugins = {line.split()[0] for line in corefile.splitlines() if line.strip()}
+    assert not plugins & {"forward", "proxy", "grpc"}, plugins
+    assert f"kubernetes {layout.CLUSTER_DOMAIN}" in corefile
+
+
+def test_addresses_are_inside_the_cluster_ranges():
+    pods = ipaddress.ip_network(layout.POD_CIDR)
+    services = ipaddress.ip_network(layout.SERVICE_CIDR)
+    assert ipaddress.ip_address(layout.NODE_IP) in pods
+    assert all(ipaddress.ip_address(a) in pods for a in layout.POD_RANGE)
+    assert ipaddress.ip_address(layout.DNS_SERVICE_IP) in services
+    assert ipaddress.ip_address(layout.KUBERNETES_SERVICE_IP) == services[1]
+    assert not pods.overlaps(services)
+
+
+def test_kube_proxy_masquerades_everything_in_iptables_mode(tmp_path):
+    argv = components.kube_proxy(Path("kube-proxy"), layout.Paths(tmp_path))
+    assert "--proxy-mode=iptables" in argv and "--masquerade-all" in argv
