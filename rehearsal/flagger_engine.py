@@ -43,6 +43,7 @@ from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
 from rehearsal.local_stack import Track
 from rehearsal.netns_threads import NetnsExecutor, enter
 from rehearsal.probing import http_get
+from rehearsal.processes import ComponentError
 from rehearsal.prometheus import PrometheusAPI
 from rehearsal.run import Options, Outcome, TickRecord
 from stack.config import StackConfig, load_config
@@ -57,6 +58,7 @@ PROMETHEUS_DEPLOYMENT = "prometheus"
 CLIENT_RATE = 10.0
 CLIENT_WORKERS = 2
 SETTLE_S = 4.0
+GAUGE_WAIT_S = 8.0
 # Ticks beyond the ones the analysis needs before "no verdict" is an error.
 SPARE_TICKS = 8
 
@@ -203,15 +205,16 @@ class Watcher:
         return watch.traefik_weights(doc)
 
     def gauges(self, since: float) -> dict[str, float]:
-        """flagger_canary_metric_analysis once Prometheus scraped it after `since`."""
+        """flagger_canary_metric_analysis from a scrape after `since` (the tick's last
+        line: Flagger set the gauges before it), waiting a few scrapes for one."""
         selector = (
             f'flagger_canary_metric_analysis{{name="{self.canary.name}",'
             f'namespace="{self.canary.namespace}"}}'
         )
-        deadline = time.time() + 8.0
+        deadline = time.time() + GAUGE_WAIT_S
         while True:
             stamps = self.prometheus.query(f"timestamp({selector})")
-            if (stamps and min(v for _, v in stamps) >= since) or time.time() > deadline:
+            if (stamps and max(v for _, v in stamps) >= since) or time.time() > deadline:
                 return watch.gauges_of(self.prometheus.query(selector))
             time.sleep(0.5)
 
@@ -222,13 +225,18 @@ class Watcher:
         state = self.canary_status()
         # The status before the apply is the previous rollout's verdict: wait for a new one.
         self.seen_active = self.seen_active or state.active
-        groups = self.grouper.feed(lines, now=now)
-        done = self.seen_active and state.status.phase.terminal and not state.active
-        if done:
-            groups += self.grouper.flush()
-        for group in groups:
+        for group in self.grouper.feed(lines, now=now):
             self._tick(group, state)
-        return done and bool(self.ticks)
+        if not (self.seen_active and state.status.phase.terminal):
+            return False
+        # The verdict: let its last lines reach the log, then close the last tick.
+        time.sleep(self.grouper.quiet_s)
+        later = time.time() + self.grouper.quiet_s
+        for group in self.grouper.feed(self.log_lines(), now=later) + self.grouper.flush():
+            self._tick(group, state)
+        if not self.ticks or self.ticks[-1].transition.after != state.status:
+            self._tick([], state)  # the status moved without a line (yet)
+        return True
 
     def _tick(self, group: list[watch.LogLine], state: watch.CanaryStatus) -> None:
         messages = [line.message for line in group]
@@ -239,13 +247,13 @@ class Watcher:
         halt = watch.halt_of(messages, self.canary)
         metrics = (
             watch.tick_metrics(
-                self.canary, analysed=True, halt=halt, gauges=self.gauges(group[0].at)
+                self.canary, analysed=True, halt=halt, gauges=self.gauges(group[-1].at)
             )
-            if analysed
+            if analysed and group
             else []
         )
         counts = self.counter.snapshot()
-        real_s = group[0].at - self.started_at
+        real_s = (group[0].at if group else time.time()) - self.started_at
         record = TickRecord(
             tick=len(self.ticks) + 1,
             slot=round(real_s / self.canary.interval_s),
@@ -337,6 +345,17 @@ def prepare_release(run: FlaggerRun, workdir: Path, *, scenario_env: Mapping[str
     )
 
 
+def _compression_text(prepared: Prepared) -> str:
+    p, r = prepared.production, config_of(prepared.values_path)
+    return (
+        f"  time compressed x{prepared.factor:g} through the config: interval "
+        f"{p.canary.interval_s}s -> {r.canary.interval_s}s (Flagger's floor), metric windows "
+        f"{p.canary.metric_window_s}s -> {r.canary.metric_window_s}s, scrape "
+        f"{p.monitoring.scrape_interval_s}s -> {r.monitoring.scrape_interval_s}s, load "
+        f"{p.canary.load_rps} -> {r.canary.load_rps} orders/s (the same orders per window)"
+    )
+
+
 def _service_address(namespace: str, name: str, port: int) -> str:
     ip = _kubectl("get", "-n", namespace, "service", name, "-o", "jsonpath={.spec.clusterIP}")
     if not ip.strip():
@@ -411,6 +430,7 @@ def rehearse_on_flagger(
         outcome_box.append(outcome)
         if describe is not None:
             describe(canary, options)
+        announce(_compression_text(prepared))
         prometheus = ClusterPrometheus(
             executor,
             _service_address(
@@ -470,7 +490,7 @@ def rehearse_on_flagger(
             outcome.after_verdict = counter.snapshot().minus(outcome.load_total)
             outcome.cluster_events = _cluster_events(canary, outcome.analysis_started_at)
         except BaseException as exc:
-            if not isinstance(exc, EngineError):
+            if not isinstance(exc, EngineError | ComponentError | OSError):
                 outcome.interrupted = outcome.interrupted or (
                     f"interrupted by {exc} after {len(outcome.ticks)} ticks"
                 )
