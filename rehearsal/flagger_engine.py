@@ -59,6 +59,7 @@ CLIENT_RATE = 10.0
 CLIENT_WORKERS = 2
 SETTLE_S = 4.0
 GAUGE_WAIT_S = 8.0
+CONTROL_LOOP_S = 10.0  # Flagger's -control-loop-interval default
 # Ticks beyond the ones the analysis needs before "no verdict" is an error.
 SPARE_TICKS = 8
 
@@ -379,6 +380,11 @@ def _wait_idle(canary: Canary, say: Callable[[str], None], timeout: float) -> No
         state = watch.canary_status(_get("-n", canary.namespace, "canary", canary.name))
 
 
+def _applied_interval(canary: Canary) -> str:
+    doc = _get("-n", canary.namespace, "canary", canary.name)
+    return str(((doc.get("spec") or {}).get("analysis") or {}).get("interval", ""))
+
+
 def _wait_prometheus(prometheus: ClusterPrometheus, canary: Canary, timeout: float) -> None:
     _kubectl(
         "-n",
@@ -442,8 +448,14 @@ def rehearse_on_flagger(
         client: HeyRun | None = None
         try:
             _wait_idle(canary, announce, timeout=600)
+            interval_before = _applied_interval(canary)
+            applied = time.monotonic()
             _apply(prepared.folder, skip=WORKLOAD_FILE)
             _wait_prometheus(prometheus, canary, timeout=120)
+            if interval_before != canary.interval:
+                # Flagger restarts the Canary's job on a new interval at its next control
+                # loop (every 10 s); before that the old interval would time the first tick.
+                time.sleep(max(0.0, applied + CONTROL_LOOP_S + 1 - time.monotonic()))
             traefik = _service_address(TRAEFIK_NAMESPACE, TRAEFIK_SERVICE, 80)
             outcome.startup_s = time.monotonic() - started
             announce(
