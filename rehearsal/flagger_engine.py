@@ -90,7 +90,7 @@ class ClusterPrometheus(PrometheusAPI):
         return f"http://{self.address}"
 
     def get(self, url: str) -> tuple[int, bytes]:
-        return self.executor.run(http_get, url, 10.0)
+        return self.executor.run(http_get, url, timeout=10.0)
 
 
 def _kubectl(*args: str, check: bool = True, timeout: float = 120) -> str:

@@ -57,8 +57,15 @@ class NetnsExecutor:
             initargs=(name,),
         )  # fmt: skip
 
-    def run(self, fn: Callable[..., T], *args: object, timeout: float = 30.0) -> T:
-        return self._pool.submit(fn, *args).result(timeout=timeout)
+    def run(self, fn: Callable[..., T], *args: object, wait_s: float = 30.0, **kwargs: object) -> T:
+        """fn(*args, **kwargs) in a thread of the namespace; its result or its exception."""
+        return self._pool.submit(fn, *args, **kwargs).result(timeout=wait_s)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> NetnsExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
