@@ -327,7 +327,7 @@ def prepare_release(run: FlaggerRun, workdir: Path, *, scenario_env: Mapping[str
     options = Options(
         dist=folder,
         speed=1.0,
-        rate=run.client_rate,
+        rate=None,  # the Canary's own hey rate; the measuring client is separate
         scrape_interval_s=float(times.scrape_interval_s),
         primary=Track(version=primary_version),
         canary=Track(version=version, env={**scenario_env, **run.canary_env}),
