@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from cluster import images, layout
@@ -28,11 +29,12 @@ def source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def build(say: object = print) -> Path:
+def build(say: Callable[[str], None] = print) -> Path:
     """The kubelet binary for the current sources; built once per source hash."""
     out = _cache_dir() / source_hash() / "kubelet"
     if out.is_file():
         return out
+    say(f"cluster: building cluster/kubelet into {out.parent} (once per source change)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     env = {**os.environ, "CGO_ENABLED": "0"}

@@ -93,7 +93,7 @@ def _tools() -> dict[str, Path]:
 
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
-    kubelet_bin = kubelet.build()
+    kubelet_bin = kubelet.build(say)
     p.root.mkdir(parents=True)
     os.chmod(p.root, 0o755)
     _copy_programs(p, tools, kubelet_bin)

@@ -24,17 +24,17 @@ type Mount struct {
 
 // HelperSpec is everything the helper needs to become the container.
 type HelperSpec struct {
-	NetNS          string   `json:"netns"` // e.g. /proc/<sandbox pid>/ns/net
-	Hostname       string   `json:"hostname"`
-	Mounts         []Mount  `json:"mounts"`
-	ReadOnlyRoot   bool     `json:"readOnlyRoot"`
-	WorkingDir     string   `json:"workingDir"`
-	UID            *int64   `json:"uid,omitempty"`
-	GID            *int64   `json:"gid,omitempty"`
-	Groups         []int    `json:"groups,omitempty"`
-	NoNewPrivs     bool     `json:"noNewPrivs"`
-	Argv           []string `json:"argv"`
-	Env            []string `json:"env"`
+	NetNS        string   `json:"netns"` // e.g. /proc/<sandbox pid>/ns/net
+	Hostname     string   `json:"hostname"`
+	Mounts       []Mount  `json:"mounts"`
+	ReadOnlyRoot bool     `json:"readOnlyRoot"`
+	WorkingDir   string   `json:"workingDir"`
+	UID          *int64   `json:"uid,omitempty"`
+	GID          *int64   `json:"gid,omitempty"`
+	Groups       []int    `json:"groups,omitempty"`
+	NoNewPrivs   bool     `json:"noNewPrivs"`
+	Argv         []string `json:"argv"`
+	Env          []string `json:"env"`
 }
 
 func init() {

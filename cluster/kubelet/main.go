@@ -93,7 +93,10 @@ func run(cfg *Config) error {
 	// Stop every pod before exiting: their processes would die with us anyway
 	// (Pdeathsig), but this also releases their CNI addresses.
 	prov.Shutdown(5 * time.Second)
-	<-n.Done()
+	select {
+	case <-n.Done():
+	case <-time.After(2 * time.Second):
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
@@ -25,10 +26,10 @@ type Provider struct {
 	net         *network
 	mountpoints *mountpoints
 
-	mu     sync.Mutex
-	pods   map[string]*podRuntime
+	mu       sync.Mutex
+	pods     map[string]*podRuntime
 	notifyFn func(*corev1.Pod)
-	netErr error
+	netErr   error
 }
 
 func NewProvider(cfg *Config, client kubernetes.Interface) *Provider {
@@ -95,6 +96,7 @@ func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	}
 	go func() {
 		p.stop(pr, grace)
+		p.finalDelete(pod)
 		p.mu.Lock()
 		if p.pods[key] == pr {
 			delete(p.pods, key)
@@ -103,6 +105,18 @@ func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 		_ = os.RemoveAll(pr.dir)
 	}()
 	return nil
+}
+
+// finalDelete removes the pod object once its containers have ended, as the
+// real kubelet does: virtual-kubelet alone would wait out the whole grace
+// period (it does not react to a status-only change).
+func (p *Provider) finalDelete(pod *corev1.Pod) {
+	time.Sleep(500 * time.Millisecond) // let the terminal status reach the API server first
+	zero := int64(0)
+	opts := metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: metav1.NewUIDPreconditions(string(pod.UID))}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = p.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
 }
 
 func (p *Provider) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {

@@ -217,13 +217,13 @@ def _rule_exprs() -> list[tuple[str, str]]:
     return out + [(f"alert {a.name}", a.signal) for a in alerting]
 
 
-# Flagger writes these only while it analyses a release (metric values, the
-# canary's own router traffic at weight > 0) or when one ends (rollouts): at
-# Initialized there is none yet, so they are valid but empty.
+# Valid but empty at Initialized, before any release: Flagger exports the
+# canary weight and the analysis values only while it analyses one, and Traefik
+# counts requests to the canary service only at a weight above 0.
 EMPTY_UNTIL_A_RELEASE = (
+    "flagger_canary_weight",
     "flagger_canary_metric_analysis",
-    "order-api-canary-80",
-    "flagger_canary_total",
+    'service=~"sre-demo-order-api-canary-',
 )
 
 
