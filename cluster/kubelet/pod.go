@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -422,5 +421,3 @@ func setConditions(st *corev1.PodStatus, sandbox, ready bool) {
 }
 
 func podKey(ns, name string) string { return ns + "/" + name }
-
-func describeErr(err error) string { return strings.TrimSpace(err.Error()) }

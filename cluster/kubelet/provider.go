@@ -144,7 +144,9 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	defer p.mu.Unlock()
 	var out []*corev1.Pod
 	for _, pr := range p.pods {
-		out = append(out, pr.status())
+		pod := pr.status()
+		pod.Status.HostIP = p.cfg.NodeIP
+		out = append(out, pod)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cluster.client import get_json, kubectl
+from tests.cluster import inside
 
 pytestmark = pytest.mark.live
 NS = "sre-demo"
@@ -134,3 +135,50 @@ def test_pod_reports_its_ip_and_node(cluster):
     assert pod["status"]["hostIP"] == "10.244.0.1"
     lease = get_json("lease", "order-api-sre-node", "-n", "kube-node-lease")
     assert lease["spec"]["holderIdentity"] == "order-api-sre-node"
+
+
+def test_env_from_configmap_and_secret_volumes_and_exec_probe(pods):
+    """valueFrom env, a configMap and a secret at their mount paths, an exec readiness probe."""
+    kubectl(
+        "-n",
+        NS,
+        "create",
+        "configmap",
+        "node-probe",
+        "--from-literal=version=9.9.9-cm",
+        "--from-literal=greeting=hello",
+    )
+    kubectl("-n", NS, "create", "secret", "generic", "node-probe", "--from-literal=token=s3cret")
+    try:
+        manifest = _pod("volume-probe", {})
+        container = manifest["spec"]["containers"][0]
+        container["env"] = [
+            {
+                "name": "ORDER_API_VERSION",
+                "valueFrom": {"configMapKeyRef": {"name": "node-probe", "key": "version"}},
+            },
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ]
+        container["volumeMounts"] = [
+            {"name": "cm", "mountPath": "/etc/node-probe", "readOnly": True},
+            {"name": "secret", "mountPath": "/etc/node-probe-secret", "readOnly": True},
+        ]
+        # Ready only if the exec probe, in the container's mounts, reads both files.
+        check = (
+            "import sys; sys.exit(open('/etc/node-probe/greeting').read() != 'hello' "
+            "or open('/etc/node-probe-secret/token').read() != 's3cret')"
+        )
+        container["readinessProbe"] = {
+            "exec": {"command": ["python", "-c", check]},
+            "periodSeconds": 1,
+        }
+        manifest["spec"]["volumes"] = [
+            {"name": "cm", "configMap": {"name": "node-probe"}},
+            {"name": "secret", "secret": {"secretName": "node-probe"}},
+        ]
+        _create(pods, manifest)
+        kubectl("-n", NS, "wait", "--for=condition=Ready", "pod/volume-probe", "--timeout=60s")
+        ip = _status("volume-probe")["podIP"]
+        assert inside.get(f"http://{ip}:8080/api/version").json() == {"version": "9.9.9-cm"}
+    finally:
+        kubectl("-n", NS, "delete", "configmap,secret", "node-probe", check=False)
