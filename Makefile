@@ -47,7 +47,7 @@ dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/d
 # A verdict (promoted 0, rolled back 1) is a finished rehearsal: make exits 0 for
 # both and the verdict block says which; 2 (could not run) and 130 stay errors.
 rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
-	@$(PY) -m rehearsal $(ARGS); rc=$$?; [ $$rc -le 1 ] || exit $$rc
+	@$(PY) -m rehearsal $(if $(ENGINE),--engine $(ENGINE)) $(ARGS); rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
 setup: $(VENV)/.installed node_modules/.installed
 

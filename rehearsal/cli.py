@@ -95,6 +95,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--canary", help="Canary name when dist/ holds several")
     parser.add_argument(
+        "--engine",
+        choices=("model", "flagger"),
+        default="model",
+        help="model: this package's loop of Flagger on local processes (fast, no toolchain); "
+        "flagger: the real Flagger on the local cluster (python -m cluster), minutes per "
+        "scenario (%(default)s)",
+    )
+    parser.add_argument(
+        "--values",
+        type=Path,
+        metavar="FILE",
+        help="--engine flagger: extra settings for the synthesized release, nested like "
+        "stack/config.py (e.g. canary: {step_weights: [10, 30, 50]})",
+    )
+    parser.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
         default="healthy",
@@ -251,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _rehearse(args: argparse.Namespace) -> int:
+    if args.engine == "flagger":
+        from rehearsal.cli_flagger import rehearse_flagger
+
+        return rehearse_flagger(args)
+    if args.values is not None:
+        print("rehearsal: --values needs --engine flagger", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     console = Console(sys.stderr if args.json else sys.stdout)
     try:
         config = load_config()

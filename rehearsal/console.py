@@ -48,11 +48,17 @@ class Console:
         return self.paint("ok", GREEN) if passed else self.paint("FAILED", RED)
 
 
-def tick_lines(record: TickRecord, canary: Canary) -> list[tuple[str, bool | None]]:
-    """(text, passed) per line: a header, then one line per hook and metric."""
+def tick_lines(
+    record: TickRecord, canary: Canary, *, sim_word: str = "sim"
+) -> list[tuple[str, bool | None]]:
+    """(text, passed) per line: a header, then one line per hook and metric.
+
+    `sim_word`: "sim" for the model's simulated time, "prod" for the Flagger
+    engine's equivalent production time."""
     after = record.transition.after
     header = (
-        f"tick {record.tick:2d}  {human(record.simulated_s):>6} sim / {record.real_s:5.1f} s real"
+        f"tick {record.tick:2d}  {human(record.simulated_s):>6} {sim_word} / "
+        f"{record.real_s:5.1f} s real"
         f"  {after.phase}  weight {after.canary_weight} %"
         f"  failed checks {after.failed_checks}/{canary.threshold}"
         f"  load {record.load.sent} orders"
@@ -79,9 +85,11 @@ def tick_lines(record: TickRecord, canary: Canary) -> list[tuple[str, bool | Non
     return lines
 
 
-def tick_printer(console: Console, canary: Canary) -> Callable[[TickRecord], None]:
+def tick_printer(
+    console: Console, canary: Canary, *, sim_word: str = "sim"
+) -> Callable[[TickRecord], None]:
     def show(record: TickRecord) -> None:
-        for text, passed in tick_lines(record, canary):
+        for text, passed in tick_lines(record, canary, sim_word=sim_word):
             if passed is None:
                 console.print(text)
             else:

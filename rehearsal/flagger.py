@@ -11,7 +11,8 @@ fluxcd/flagger `pkg/controller/scheduler.go` (`advanceCanary`, `runCanary`,
 2. Promoting: all traffic back to the primary (which now runs the canary's
    spec), phase Finalising. Finalising: canary scaled to zero, Succeeded.
 3. Progressing: the failed-check threshold is tested BEFORE any check runs,
-   so a rollback happens on the tick after the last failed check.
+   so a rollback happens on the tick after the last failed check; the
+   status it leaves is Failed with weight, failed checks and iterations 0.
 4. Weight 0 and no iterations yet: only the pre-rollout webhooks run (no
    metrics, since no traffic reaches the canary); otherwise the analysis runs
    (rollout webhooks, then the metrics). A failure adds one failed check and
@@ -159,8 +160,10 @@ def tick(analysis: Analysis, status: Status, check: Callable[[Stage], bool]) -> 
             action=Action.SCALE_CANARY_TO_ZERO,
         )
     if status.failed_checks >= analysis.threshold:
+        # rollback() syncs the status {Phase: Failed, CanaryWeight: 0}: the
+        # failed checks and iterations read 0 afterwards, as `kubectl get canary` shows.
         return done(
-            replace(status, phase=Phase.FAILED, canary_weight=0),
+            Status(phase=Phase.FAILED),
             f"Rolling back: failed checks threshold reached {status.failed_checks}",
             action=Action.SCALE_CANARY_TO_ZERO,
         )

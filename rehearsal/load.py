@@ -15,6 +15,7 @@ import http.client
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from order_api import telemetry
@@ -124,6 +125,7 @@ class HeyRun:
         requests: int,
         timeout_s: float,
         start_at: float | None = None,
+        thread_init: Callable[[], None] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -131,6 +133,8 @@ class HeyRun:
         self.address, self.request, self.counter = address, request, counter
         self.workers, self.rate, self.duration_s = workers, total, duration_s
         self.requests, self.timeout_s = requests, timeout_s
+        # Runs first in each worker thread (the Flagger engine enters the cluster's netns).
+        self.thread_init = thread_init
         self._period = workers / total
         self._stop = threading.Event()
         self._threads = [
@@ -177,6 +181,8 @@ class HeyRun:
 
     def _work(self, index: int) -> None:
         try:
+            if self.thread_init is not None:
+                self.thread_init()
             self._send_all(index)
         finally:
             with self._active_lock:

@@ -74,21 +74,19 @@ def local_prometheus_config(
     }
 
 
-@dataclass(frozen=True)
-class Prometheus:
-    """A running Prometheus and a small client for its HTTP API."""
-
-    process: Process
-    port: int
-    workdir: Path
+class PrometheusAPI:
+    """The HTTP API calls the rehearsal makes; `get` is how a request travels."""
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        raise NotImplementedError
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        return http_get(url, timeout=10.0)
 
     def api(self, endpoint: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
-        status, body = http_get(f"{self.url}/api/v1/{endpoint}?{query}", timeout=10.0)
+        status, body = self.get(f"{self.url}/api/v1/{endpoint}?{query}")
         try:
             payload = json.loads(body)
         except ValueError:
@@ -114,6 +112,19 @@ class Prometheus:
         return [
             (s["metric"], [(float(t), float(v)) for t, v in s["values"]]) for s in data["result"]
         ]
+
+
+@dataclass(frozen=True)
+class Prometheus(PrometheusAPI):
+    """A running Prometheus and a small client for its HTTP API."""
+
+    process: Process
+    port: int
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
 
     def wait_targets_up(self, count: int, *, timeout: float = 30.0) -> None:
         """Wait until `count` targets have been scraped successfully."""

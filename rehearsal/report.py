@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rehearsal.prometheus import Prometheus
+from rehearsal.prometheus import PrometheusAPI
 from rehearsal.report_charts import CHARTS, draw
 from rehearsal.report_data import outcome_json
 from rehearsal.report_markdown import commit, markdown
@@ -17,7 +17,7 @@ from rehearsal.run import Outcome
 __all__ = ["CHARTS", "write"]
 
 
-def write(directory: Path, outcome: Outcome, prometheus: Prometheus) -> list[Path]:
+def write(directory: Path, outcome: Outcome, prometheus: PrometheusAPI) -> list[Path]:
     """Write the report files into `directory`; returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     charts = [draw(chart, outcome, prometheus, directory / chart.file) for chart in CHARTS]

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from dashboards import queries as q
 from rehearsal.durations import prometheus_duration
 from rehearsal.flagger import Phase
-from rehearsal.prometheus import Prometheus
+from rehearsal.prometheus import PrometheusAPI
 from rehearsal.run import Outcome
 
 PRIMARY_COLOR, CANARY_COLOR, WEIGHT_COLOR = "#1f77b4", "#ff7f0e", "#2ca02c"
@@ -134,7 +134,7 @@ def _render(expr: str, outcome: Outcome, *, step: float, span: float, window_s: 
 
 
 def _points(
-    prometheus: Prometheus, expr: str, *, start: float, end: float, step: float
+    prometheus: PrometheusAPI, expr: str, *, start: float, end: float, step: float
 ) -> tuple[list[float], list[float]]:
     series = prometheus.query_range(expr, start=start, end=end, step=step)
     if not series:
@@ -143,7 +143,7 @@ def _points(
     return [t - start for t, _ in values], [v if math.isfinite(v) else math.nan for _, v in values]
 
 
-def draw(chart: Chart, outcome: Outcome, prometheus: Prometheus, path: Path) -> dict[str, Any]:
+def draw(chart: Chart, outcome: Outcome, prometheus: PrometheusAPI, path: Path) -> dict[str, Any]:
     start = outcome.analysis_started_at
     end = outcome.verdict_at + 2.0
     span = end - start

@@ -97,4 +97,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "final_routes": outcome.final_routes,
         "load_windows": [asdict(w) for w in outcome.load_windows],
         "boot_failure": outcome.boot_failure,
+        "engine": outcome.engine,
+        "production_factor": outcome.production_factor,
+        "cluster_events": outcome.cluster_events,
     }

@@ -42,10 +42,17 @@ def markdown(
         f"- Canary from `{c.source.name}`: interval {c.interval}, threshold {c.threshold} "
         f"failed checks, stepWeight {c.step_weight} %, maxWeight {c.max_weight} %.",
         f"- Primary {o.primary.version}; canary {o.canary.version} ({env}).",
+        f"- Engine: {outcome.engine}"
+        + (
+            f" (the real Flagger on the local cluster; x{outcome.production_factor:g} to "
+            "production time)."
+            if outcome.engine == "flagger"
+            else " (the rehearsal's loop of Flagger)."
+        ),
         f"- Simulated {human(outcome.simulated_s)} in {outcome.real_s:.1f} s real at speed "
         f"{o.speed:g} (+{outcome.startup_s:.1f} s start-up); scrape interval "
         f"{o.scrape_interval_s:g} s.",
-        f"- Load (the Canary's hey commands, through Traefik with Host {o.host}): "
+        f"- Load ({_load_source(outcome)}, through Traefik with Host {o.host}): "
         f"{load.sent} orders, {load.failed} failed; by status {_counts_text(load.by_status)}; "
         f"by version {_counts_text(load.by_version)}; {load.skipped} throttle slots skipped; "
         f"ran {windows or 'never'} (s since the analysis started).",
@@ -74,6 +81,12 @@ def markdown(
     for chart in charts:
         lines += [f"![{chart['title']}]({chart['file']})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _load_source(outcome: Outcome) -> str:
+    if outcome.engine == "flagger":
+        return "the measuring client; the Canary's hey ran in the cluster's loadtester"
+    return "the Canary's hey commands"
 
 
 def commit() -> str:

@@ -66,6 +66,12 @@ class Outcome:
     final_routes: dict[str, int] = field(default_factory=dict)
     boot_failure: str = ""  # the canary never became ready: a failed release
     interrupted: str = ""  # a partial run: the signal that stopped it
+    # "model" (this package's loop) or "flagger" (the real Flagger on the local cluster).
+    engine: str = "model"
+    # Flagger engine: production seconds per real second (60 s interval / 10 s).
+    production_factor: float = 1.0
+    production_interval_s: float = 0.0
+    cluster_events: list[str] = field(default_factory=list)  # Flagger's, as Kubernetes kept them
 
     @property
     def phase(self) -> Phase:

@@ -84,13 +84,18 @@ def verdict_json(outcome: Outcome, *, scenario: str, expected: str | None) -> di
         "startup_s": round(outcome.startup_s, 3),
         "speed": outcome.options.speed,
         "orders": {"sent": load.sent, "failed": load.failed, "skipped": load.skipped},
+        "engine": outcome.engine,
+        "production_s": round(outcome.real_s * outcome.production_factor, 1)
+        if outcome.engine == "flagger"
+        else outcome.simulated_s,
+        "by_version": dict(load.by_version),
     }
 
 
 def verdict_lines(outcome: Outcome, *, scenario: str, expected: str | None) -> list[str]:
     """The block every run ends with."""
     v = verdict_of(outcome)
-    o, load = outcome.options, outcome.load_total
+    load = outcome.load_total
     if expected is None or v.word == "interrupted":
         headline = v.word.upper()
     elif expected == v.word:
@@ -100,14 +105,38 @@ def verdict_lines(outcome: Outcome, *, scenario: str, expected: str | None) -> l
     else:
         headline = f"{v.word.upper()}, NOT as expected for scenario {scenario!r} ({expected})"
     by_status = ", ".join(f"{code}: {n}" for code, n in sorted(load.by_status.items()))
+    orders = (
+        f"  orders     {load.sent} sent, {load.failed} failed"
+        + (f" ({by_status})" if by_status else "")
+        + (f", {load.skipped} throttle slots skipped" if load.skipped else "")
+    )
+    if outcome.engine == "flagger":
+        versions = ", ".join(f"{k}: {n}" for k, n in sorted(load.by_version.items()))
+        orders += f"; by the measuring client through Traefik, by version {versions or 'none'}"
+    return [*_head(outcome, v, headline), orders]
+
+
+def _time_line(outcome: Outcome) -> str:
+    o = outcome.options
+    if outcome.engine == "flagger":
+        production = outcome.real_s * outcome.production_factor
+        return (
+            f"  time       {outcome.real_s:.1f} s real on Flagger (interval "
+            f"{outcome.canary.interval}), {human(production)} in production (interval "
+            f"{outcome.production_interval_s:g}s, x{outcome.production_factor:g}), "
+            f"+{outcome.startup_s:.1f} s start-up"
+        )
+    return (
+        f"  time       {human(outcome.simulated_s)} simulated, {outcome.real_s:.1f} s real at "
+        f"speed {o.speed:g}, +{outcome.startup_s:.1f} s start-up"
+    )
+
+
+def _head(outcome: Outcome, v: Verdict, headline: str) -> list[str]:
     return [
         "verdict",
         f"  result     {headline} (exit {v.exit_code})",
         f"  decided by {v.decided_by}",
         f"  ticks      {len(outcome.ticks)}, canary weight peaked at {outcome.max_canary_weight} %",
-        f"  time       {human(outcome.simulated_s)} simulated, {outcome.real_s:.1f} s real at "
-        f"speed {o.speed:g}, +{outcome.startup_s:.1f} s start-up",
-        f"  orders     {load.sent} sent, {load.failed} failed"
-        + (f" ({by_status})" if by_status else "")
-        + (f", {load.skipped} throttle slots skipped" if load.skipped else ""),
+        _time_line(outcome),
     ]

@@ -72,7 +72,9 @@ def test_failed_analysis_never_advances_and_rolls_back_on_the_tick_after_thresho
         *[("Progressing", 10)] * 5,  # five failed checks, weight held
         ("Failed", 0),  # threshold tested before any check on the next tick
     ]
-    assert [t.after.failed_checks for t in transitions] == [0, 0, 1, 2, 3, 4, 5, 5]
+    # The rollback tick reads the threshold, then leaves Flagger's status: 0 failed checks.
+    assert [t.after.failed_checks for t in transitions] == [0, 0, 1, 2, 3, 4, 5, 0]
+    assert transitions[-1].before.failed_checks == 5
     assert transitions[-1].stage is None  # no check runs on the rollback tick
     assert transitions[-1].action == Action.SCALE_CANARY_TO_ZERO
 
@@ -84,7 +86,7 @@ def test_failed_checks_accumulate_across_passing_ticks() -> None:
     assert [t.after.canary_weight for t in transitions] == [
         0, 10, 10, 20, 20, 30, 30, 40, 40, 50, 50, 0
     ]  # fmt: skip
-    assert [t.after.failed_checks for t in transitions] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert [t.after.failed_checks for t in transitions] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 0]
     assert transitions[-1].after.phase == Phase.FAILED
     assert all(t.after.phase != Phase.PROMOTING for t in transitions)
 

@@ -1,0 +1,443 @@
+"""The real Flagger decides: `python -m rehearsal --engine flagger` on the local cluster,
+and the model engine run on the same synthesized Canary, compared.
+
+One cluster for the module (reused when running, brought up otherwise, and
+taken down at the end when this module brought it up). The Flagger runs are
+sequential (one Canary, one cluster); each starts the model engine on the
+same release at once, so the model costs no wall time. The three scenarios
+go through the command line (`--json --junit --report`); the other cases
+through the engine's API, which can edit the release before it is applied.
+
+Tolerances (model against Flagger): the verdict, the sequence of (phase,
+weight, failed checks) states and the metric that failed each failed check
+must be equal. Ticks that change no state are dropped on both sides: Flagger
+waits a tick when the canary's pods are not ready yet, and its first tick
+after the apply comes 0-10 s late (its job restarts on the new interval), so
+tick times are never compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboards import queries as q
+from rehearsal.cluster_release import (
+    faults_values,
+    release_values,
+    synthesize_release,
+    time_settings,
+    without_load_start,
+)
+from rehearsal.compare import compare
+from rehearsal.durations import prometheus_duration
+from rehearsal.report_data import outcome_json
+from rehearsal.scenarios import PROMOTED, ROLLED_BACK
+from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
+from stack.config import load_config
+from tests.conftest import IN_CI
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+NAMESPACE, CANARY = "sre-demo", "order-api"
+MAX_WEIGHT = load_config(env={}).canary.max_weight
+PRIMARY_BACKEND, CANARY_BACKEND = (
+    f"{NAMESPACE}-{CANARY}-primary-80",
+    f"{NAMESPACE}-{CANARY}-canary-80",
+)
+# Gates of the threshold cases: a 10 % error budget, so a window of 60 canary
+# orders (10 % of 600) measures the fault rate to about +-4 points.
+WIDE_GATES = {"success_rate_min_percent": 90.0, "error_rate_max_percent": 10.0}
+
+
+def _require_cluster_prerequisites() -> None:
+    import toolchain
+
+    problems = ["root"] if os.geteuid() != 0 else []
+    problems += [t for t in ("ip", "iptables", "openssl", "go") if shutil.which(t) is None]
+    if not Path("/usr/lib/cni/bridge").exists():
+        problems.append("containernetworking-plugins")
+    for name in ("kube-apiserver", "etcd", "flagger", "loadtester", "coredns", "prometheus"):
+        try:
+            toolchain.bin_path(name)
+        except toolchain.ToolchainError:
+            problems.append(f"{name} (make toolchain)")
+    if problems:
+        message = "the local cluster needs: " + ", ".join(problems)
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    name: str
+    scenario: str
+    expect: str | None  # None: recorded, not presumed (the Canary before the fix)
+    extra: dict[str, Any] = field(default_factory=dict)
+    canary_env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[Path], None] | None = None
+    cli: bool = False  # through `python -m rehearsal --engine flagger`
+
+
+CASES = [
+    Case(name="healthy", scenario="healthy", expect=PROMOTED, cli=True),
+    Case(name="errors", scenario="errors", expect=ROLLED_BACK, cli=True),
+    Case(name="latency", scenario="latency", expect=ROLLED_BACK, cli=True),
+    # The Canary before the load-test fix: only the rollout `hey -z <interval>`,
+    # so its first analysis (and, when the next call is dropped, every second
+    # one) has no traffic.
+    Case(name="before-fix", scenario="healthy", expect=None, prepare=without_load_start),
+    Case(
+        name="step-weights",
+        scenario="healthy",
+        expect=PROMOTED,
+        extra={"canary": {"step_weights": [10, 30, 50]}},
+    ),
+    Case(
+        name="under-threshold",
+        scenario="healthy",
+        expect=PROMOTED,
+        extra={"canary": {**WIDE_GATES, "step_weights": [20, 50]}},
+        canary_env={"ORDER_API_FAULT_ERROR_RATE": "0.04"},
+    ),
+    Case(
+        name="over-threshold",
+        scenario="healthy",
+        expect=ROLLED_BACK,
+        extra={"canary": {**WIDE_GATES, "step_weights": [20, 50]}},
+        canary_env={"ORDER_API_FAULT_ERROR_RATE": "0.3"},
+    ),
+]
+
+
+# A comma-separated subset of the cases, to debug one of them (never set in CI).
+ONLY_ENV = "ORDER_API_SRE_FLAGGER_CASES"
+
+
+def _selected() -> list[Case]:
+    only = {n for n in os.environ.get(ONLY_ENV, "").split(",") if n}
+    return [c for c in CASES if not only or c.name in only]
+
+
+@dataclass
+class Result:
+    case: Case
+    flagger: dict[str, Any]  # report.json of the Flagger run
+    model: dict[str, Any]  # report.json of the model run
+    exit_code: int
+    verdict_doc: dict[str, Any]
+    wall_s: float
+    started_at: float
+    ended_at: float
+    junit: str = ""
+    primary_env: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+
+def _model_release(case: Case, folder: Path) -> Path:
+    """The same release the Flagger engine synthesizes (the tag aside, which the
+    model does not read), for the model engine."""
+    times = time_settings(load_config())
+    values = release_values(
+        version="1.1.0", faults=faults_values(case.canary_env), times=times, extra=case.extra
+    )
+    synthesize_release(values, folder, env={})
+    if case.prepare is not None:
+        case.prepare(folder)
+    return folder
+
+
+def _start_model(case: Case, folder: Path, report: Path) -> subprocess.Popen[str]:
+    times = time_settings(load_config())
+    argv = [
+        sys.executable,
+        "-m",
+        "rehearsal",
+        "--dist",
+        str(folder),
+        "--speed",
+        "1",
+        "--scrape-interval",
+        str(times.scrape_interval_s),
+        "--scenario",
+        case.scenario,
+        "--report",
+        str(report),
+        "--json",
+    ]
+    for key, value in case.canary_env.items():
+        argv += ["--canary-env", f"{key}={value}"]
+    return subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _run_cli(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any], str]:
+    report, junit = tmp / "flagger-report", tmp / "flagger-junit.xml"
+    argv = [
+        sys.executable,
+        "-m",
+        "rehearsal",
+        "--engine",
+        "flagger",
+        "--scenario",
+        case.scenario,
+        "--json",
+        "--junit",
+        str(junit),
+        "--report",
+        str(report),
+    ]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    sys.stderr.write(done.stderr)
+    if done.returncode not in (EXIT_PROMOTED, EXIT_ROLLED_BACK):
+        raise AssertionError(f"exit {done.returncode}:\n{done.stderr[-3000:]}")
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    return done.returncode, doc, json.loads((report / "report.json").read_text()), junit.read_text()
+
+
+def _run_api(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any], str]:
+    from rehearsal.console import Console, tick_printer
+    from rehearsal.flagger_engine import FlaggerRun, rehearse_on_flagger
+    from rehearsal.run import Outcome
+    from rehearsal.verdict import verdict_json, verdict_of
+
+    box: list[Outcome] = []
+    console = Console(sys.stderr)
+    outcome = rehearse_on_flagger(
+        FlaggerRun(
+            scenario=case.scenario,
+            canary_env=case.canary_env,
+            extra_values=case.extra,
+            prepare=case.prepare,
+        ),
+        scenario_env={},
+        out=lambda record: tick_printer(console, box[0].canary, sim_word="prod")(record),
+        announce=console.print,
+        outcome_box=box,
+    )
+    doc = verdict_json(outcome, scenario=case.scenario, expected=case.expect)
+    return verdict_of(outcome).exit_code, doc, outcome_json(outcome), ""
+
+
+def _primary_env() -> dict[str, str]:
+    from cluster.client import get_json
+
+    doc = get_json("-n", NAMESPACE, "deployment", f"{CANARY}-primary")
+    container = doc["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Result]]:
+    """Every case on Flagger, one after the other, each beside its model run."""
+    from cluster import lifecycle
+    from rehearsal.flagger_engine import ensure_cluster
+
+    _require_cluster_prerequisites()
+    tier_started = time.monotonic()
+    was_running = lifecycle.is_running()
+    up_s = ensure_cluster(say)
+    out: dict[str, Result] = {}
+    try:
+        for case in _selected():
+            tmp = tmp_path_factory.mktemp(case.name)
+            model = _start_model(case, _model_release(case, tmp / "model-release"), tmp / "model")
+            started, started_at = time.monotonic(), time.time()
+            try:
+                code, doc, report, junit = (_run_cli if case.cli else _run_api)(case, tmp)
+                error = ""
+            except Exception as exc:  # one case failing must not hide the others
+                code, doc, report, junit, error = -1, {}, {}, "", f"{type(exc).__name__}: {exc}"
+            wall = time.monotonic() - started
+            ended_at = time.time()
+            _, model_err = model.communicate(timeout=600)
+            model_report = tmp / "model" / "report.json"
+            out[case.name] = Result(
+                case=case,
+                flagger=report,
+                model=json.loads(model_report.read_text()) if model_report.exists() else {},
+                exit_code=code,
+                verdict_doc=doc,
+                wall_s=wall,
+                started_at=started_at,
+                ended_at=ended_at,
+                junit=junit,
+                primary_env=_primary_env() if not error else {},
+                error=error or ("" if model_report.exists() else f"model: {model_err[-2000:]}"),
+            )
+            print(f"\n[{case.name}] Flagger {doc.get('verdict')} in {wall:.1f} s", file=sys.stderr)
+        yield out
+    finally:
+        figures = ", ".join(f"{n} {r.wall_s:.0f} s" for n, r in out.items())
+        print(
+            f"\nFlagger tier: cluster up {up_s:.0f} s; {figures}; total "
+            f"{time.monotonic() - tier_started:.0f} s",
+            file=sys.stderr,
+        )
+        if not was_running:
+            lifecycle.down(say)
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _ok(result: Result | None) -> Result:
+    if result is None:
+        pytest.skip(f"case not selected by {ONLY_ENV}")
+    assert not result.error, result.error
+    return result
+
+
+# --- §1/§2: the verdicts, from Flagger ----------------------------------------------------
+
+
+def test_healthy_release_is_promoted_by_flagger(results: dict[str, Result]) -> None:
+    r = _ok(results.get("healthy"))
+    assert r.exit_code == EXIT_PROMOTED, r.verdict_doc
+    assert r.flagger["phase"] == "Succeeded"
+    assert r.verdict_doc["as_expected"] and r.verdict_doc["engine"] == "flagger"
+    version = r.flagger["options"]["canary"]["version"]
+    # The primary runs the new version: its Deployment, and every answer after the verdict.
+    assert r.primary_env.get("ORDER_API_VERSION") == version
+    assert set(r.flagger["after_verdict"]["by_version"]) == {version}
+    # Flagger leaves a 0 weight out of the TraefikService.
+    routes = r.flagger["final_routes"]
+    assert routes[PRIMARY_BACKEND] == 100 and routes.get(CANARY_BACKEND, 0) == 0, routes
+    # The measuring client saw no failed request during the whole rollout, promotion included.
+    load = r.flagger["load_total"]
+    assert load["sent"] > 500 and load["failed"] == 0, load
+    assert set(load["by_version"]) == {version, r.flagger["options"]["primary"]["version"]}
+    # The canary took traffic at every weight: the weights Flagger set reached maxWeight.
+    assert r.flagger["max_canary_weight"] == MAX_WEIGHT
+    assert '<testcase classname="canary-rehearsal.verdict"' in r.junit
+    assert "<failure" not in r.junit
+
+
+@pytest.mark.parametrize("name", ["errors", "latency"])
+def test_faulty_release_is_rolled_back_by_flagger(results: dict[str, Result], name: str) -> None:
+    r = _ok(results.get(name))
+    assert r.exit_code == EXIT_ROLLED_BACK, r.verdict_doc
+    assert r.flagger["phase"] == "Failed" and r.verdict_doc["as_expected"]
+    assert r.flagger["max_canary_weight"] < MAX_WEIGHT  # failed before passing maxWeight
+    primary = r.flagger["options"]["primary"]["version"]
+    assert r.primary_env.get("ORDER_API_VERSION") == primary  # the primary kept its version
+    assert set(r.flagger["after_verdict"]["by_version"]) == {primary}  # all traffic back
+    routes = r.flagger["final_routes"]
+    assert routes[PRIMARY_BACKEND] == 100 and routes.get(CANARY_BACKEND, 0) == 0, routes
+    failed = [m for t in r.flagger["ticks"] for m in t["metrics"] if not m["passed"]]
+    assert failed, "a rollback without a failed metric"
+    gate = "request-success-rate" if name == "errors" else "request-duration"
+    assert failed[0]["name"] == gate and failed[0]["value"] is not None
+
+
+def test_the_canary_before_the_load_test_fix_on_flagger(results: dict[str, Result]) -> None:
+    """What the real Flagger does with the gapped Canary (only `hey -z <interval>` from the
+    rollout webhook): its first analysis finds no traffic, and so do later ones."""
+    r = _ok(results.get("before-fix"))
+    ticks = r.flagger["ticks"]
+    analysed = [t for t in ticks if t["stage"] == "analysis"]
+    assert analysed and analysed[0]["metrics"][0]["verdict"] == "no values found"
+    no_values = sum(1 for t in analysed if t["metrics"] and t["metrics"][-1]["value"] is None)
+    print(
+        f"\nbefore the fix: {r.flagger['verdict']}, {no_values} x no values found, states "
+        f"{compare(r.model, r.flagger).flagger_states}",
+        file=sys.stderr,
+    )
+    # The fixed Canary (the healthy case) never saw an empty window.
+    fixed = _ok(results.get("healthy")).flagger["ticks"]
+    assert all(m["value"] is not None for t in fixed for m in t["metrics"])
+
+
+# --- §3: the model agrees with Flagger ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [c.name for c in CASES])
+def test_the_model_agrees_with_flagger(results: dict[str, Result], name: str) -> None:
+    r = _ok(results.get(name))
+    assert r.model, "the model engine wrote no report"
+    result = compare(r.model, r.flagger)
+    print(f"\n[{name}]\n  " + "\n  ".join(result.lines()), file=sys.stderr)
+    assert result.agree, result.differences
+    assert r.case.expect is None or r.flagger["verdict"] == r.case.expect
+
+
+# --- §4: the dashboard's Flagger panels on Flagger's own metrics -------------------------
+
+
+def _prometheus() -> Any:
+    from cluster.layout import NETNS
+    from rehearsal.flagger_engine import ClusterPrometheus, _service_address
+    from rehearsal.netns_threads import NetnsExecutor
+
+    config = load_config(env={})
+    executor = NetnsExecutor(NETNS)
+    address = _service_address(
+        config.namespace, config.monitoring.prometheus_service, config.monitoring.prometheus_port
+    )
+    return ClusterPrometheus(executor, address)
+
+
+def _panel(expr: str, r: Result, *, at: float) -> str:
+    return q.render_dashboard_query(
+        expr,
+        app=CANARY,
+        namespace=NAMESPACE,
+        rate_interval="10s",
+        range_=prometheus_duration(at - r.started_at + 5),
+        interval="2s",
+    )
+
+
+def test_flagger_panels_read_flaggers_own_exporter(results: dict[str, Result]) -> None:
+    healthy, errors = _ok(results.get("healthy")), _ok(results.get("errors"))
+    prom = _prometheus()
+    # Rollouts: the promotion of the healthy run, counted over that run's range.
+    at = healthy.ended_at
+    promotions = prom.query(_panel(q.CANARY_PROMOTIONS, healthy, at=at), at=at)
+    rollbacks = prom.query(_panel(q.CANARY_ROLLBACKS, healthy, at=at), at=at)
+    assert [v for _, v in promotions] == [1.0], promotions
+    assert sum(v for _, v in rollbacks) == 0.0
+    at = errors.ended_at
+    rollbacks = prom.query(_panel(q.CANARY_ROLLBACKS, errors, at=at), at=at)
+    assert [v for _, v in rollbacks] == [1.0], rollbacks
+    # Phase: flagger_canary_status 1 after the promotion, 2 after the rollback.
+    for r, phase in ((healthy, 1.0), (errors, 2.0)):
+        got = prom.query(_panel(q.CANARY_PHASE, r, at=r.ended_at), at=r.ended_at)
+        assert [v for _, v in got] == [phase]
+    # Weight: Flagger's weight over the healthy run peaks at maxWeight, in percent.
+    weight = prom.query_range(
+        _panel(q.CANARY_WEIGHT, healthy, at=healthy.ended_at),
+        start=healthy.started_at,
+        end=healthy.ended_at,
+        step=2,
+    )
+    assert weight and max(v for _, v in weight[0][1]) == MAX_WEIGHT
+    # The analysis table: one row per metric, each in its own unit, read from Flagger.
+    at = healthy.ended_at
+    rows = {
+        labels["metric"]: (labels.get(q.ANALYSIS_UNIT_LABEL), value)
+        for labels, value in prom.query(_panel(q.CANARY_ANALYSIS_TABLE, healthy, at=at), at=at)
+    }
+    last = next(t for t in reversed(healthy.flagger["ticks"]) if t["metrics"])
+    assert set(rows) == {m["name"] for m in last["metrics"]}
+    for m in last["metrics"]:
+        unit, value = rows[m["name"]]
+        assert value == pytest.approx(m["value"], rel=1e-6), (m["name"], rows)
+        assert unit == {"request-success-rate": "%", "error-rate": "%"}.get(m["name"], "ms")
+    assert 1.0 <= rows["request-duration"][1] <= 500.0  # ms, not Flagger's seconds
+    prom.executor.close()
