@@ -18,7 +18,9 @@ from cluster import netns
 from cluster.client import get_json, kubectl
 from dashboards import alerts, rules
 from dashboards import queries as q
-from synth.config import load_config
+from rehearsal.flagger_template import render_flagger_template
+from stack.config import load_config
+from stack.names import app_names
 from tests.cluster import inside
 
 pytestmark = pytest.mark.live
@@ -193,8 +195,9 @@ def _template_exprs() -> list[tuple[str, str]]:
     out = []
     for d in docs:
         if d["kind"] == "MetricTemplate":
-            for target in (config.app.name, f"{config.app.name}-primary"):
-                expr = q.render_flagger_template(
+            names = app_names(config)
+            for target in (names.name, names.primary):
+                expr = render_flagger_template(
                     d["spec"]["query"],
                     namespace=config.namespace,
                     target=target,
