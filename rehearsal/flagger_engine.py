@@ -76,6 +76,8 @@ class FlaggerRun:
     extra_values: Mapping[str, Any] = field(default_factory=dict)
     # Edits the synthesized folder before it is applied (tests: the Canary before a fix).
     prepare: Callable[[Path], None] | None = None
+    # Orders/s of the measuring client; 0: none (a Canary whose windows must hold
+    # only its own load, as the one without load-test-start).
     client_rate: float = CLIENT_RATE
 
 
@@ -467,8 +469,8 @@ def rehearse_on_flagger(
                 "network namespace"
             )
             counter = LoadCounter()
-            client = _client(traefik, options, counter, run.client_rate, canary)
-            client.start()
+            if run.client_rate > 0:  # its orders reach the canary too, like any customer's
+                client = _client(traefik, options, counter, run.client_rate, canary).start()
             outcome.analysis_started_at = time.time()
             outcome.analysis_started_mono = time.monotonic()
             _apply(prepared.folder)

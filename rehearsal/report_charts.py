@@ -195,8 +195,10 @@ def draw(chart: Chart, outcome: Outcome, prometheus: PrometheusAPI, path: Path) 
     ax.set_xlabel("seconds since the analysis started (real time)")
     if chart.note:
         fig.text(0.01, 0.01, chart.note, fontsize=6.5, color="#555555")
-    # Flagger's clock: what the same rollout takes in the cluster.
-    minutes = outcome.options.speed / 60
+    # Flagger's clock: what the same rollout takes in the cluster (on the Flagger
+    # engine, production's: its interval over the rehearsal's).
+    flagger = outcome.engine == "flagger"
+    minutes = (outcome.production_factor if flagger else outcome.options.speed) / 60
 
     def to_minutes(x: Any) -> Any:
         return x * minutes
@@ -205,7 +207,7 @@ def draw(chart: Chart, outcome: Outcome, prometheus: PrometheusAPI, path: Path) 
         return m / minutes
 
     top = ax.secondary_xaxis("top", functions=(to_minutes, to_seconds))
-    top.set_xlabel("simulated minutes", fontsize=8)
+    top.set_xlabel("production minutes" if flagger else "simulated minutes", fontsize=8)
     top.tick_params(labelsize=8)
     ax.set_ylabel(chart.unit)
     ax.set_xlim(0, span)

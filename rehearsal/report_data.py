@@ -86,6 +86,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "decided_by": verdict_of(outcome).decided_by,
         "phase": str(outcome.phase),
         "durations": {
+            "analysis_started_at": round(outcome.analysis_started_at, 3),  # unix time
             "startup_s": round(outcome.startup_s, 3),
             "real_s": round(outcome.real_s, 3),
             "simulated_s": outcome.simulated_s,

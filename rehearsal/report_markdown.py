@@ -55,7 +55,11 @@ def markdown(
         f"- Load ({_load_source(outcome)}, through Traefik with Host {o.host}): "
         f"{load.sent} orders, {load.failed} failed; by status {_counts_text(load.by_status)}; "
         f"by version {_counts_text(load.by_version)}; {load.skipped} throttle slots skipped; "
-        f"ran {windows or 'never'} (s since the analysis started).",
+        + (
+            f"ran {windows or 'never'} (s since the analysis started)."
+            if outcome.engine == "model"
+            else "the Canary's load ran in the loadtester pod."
+        ),
         f"- After the verdict: by version {_counts_text(outcome.after_verdict.by_version)}; "
         f"Traefik weights {_counts_text(outcome.final_routes)}.",
         "",
