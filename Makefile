@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help toolchain synth test test-fast snapshots run lint bench image dashboards rehearse setup clean
+.PHONY: help toolchain synth test test-cluster test-fast snapshots run lint bench image dashboards rehearse setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -18,8 +18,11 @@ help: ## List the targets
 synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
 	@$(PY) -m synth.main
 
-test: setup toolchain ## Run the whole test suite (what CI runs)
-	$(PY) -m pytest
+test: setup toolchain ## Run every test but the cluster tiers (what CI runs)
+	$(PY) -m pytest -m 'not cluster'
+
+test-cluster: setup toolchain ## The local-cluster and real-Flagger tiers (root; the project outside /tmp)
+	$(PY) -m pytest -m cluster
 
 test-fast: setup ## Run the tests that start no real process (well under a minute)
 	$(PY) -m pytest -m 'not live' -q

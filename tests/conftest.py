@@ -48,3 +48,19 @@ def require_binary(name: str, install_hint: str) -> str:
     if path:
         return path
     _missing(f"{name} not found on PATH ({install_hint})")
+
+
+# The tiers that need the local cluster (root, network namespaces, the toolchain):
+# `make test-cluster` runs them; see README "Tests" for why `make test` does not yet.
+CLUSTER_TIER = (
+    "tests/cluster/",
+    "tests/rehearsal/test_rehearsal_flagger_engine.py",
+    "tests/rehearsal/test_rehearsal_netns_live.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.relative_to(ROOT).as_posix()
+        if path.startswith(CLUSTER_TIER) and not path.endswith("test_units.py"):
+            item.add_marker(pytest.mark.cluster)
