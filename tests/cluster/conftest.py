@@ -26,7 +26,7 @@ def require_cluster_prerequisites() -> None:
             problems.append(tool)
     if not os.path.exists("/usr/lib/cni/bridge"):
         problems.append("containernetworking-plugins")
-    for name in ("kube-apiserver", "etcd", "flagger", "coredns", "prometheus"):
+    for name in ("kube-apiserver", "etcd", "flagger", "loadtester", "coredns", "prometheus"):
         try:
             toolchain.bin_path(name)
         except toolchain.ToolchainError:

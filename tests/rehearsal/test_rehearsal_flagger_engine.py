@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ from rehearsal.report_data import outcome_json
 from rehearsal.scenarios import PROMOTED, ROLLED_BACK
 from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
 from stack.config import load_config
-from tests.conftest import IN_CI
+from tests.cluster.conftest import require_cluster_prerequisites
 
 pytestmark = pytest.mark.live
 
@@ -60,25 +59,6 @@ PRIMARY_BACKEND, CANARY_BACKEND = (
 # Gates of the threshold cases: a 10 % error budget, so a window of 60 canary
 # orders (10 % of 600) measures the fault rate to about +-4 points.
 WIDE_GATES = {"success_rate_min_percent": 90.0, "error_rate_max_percent": 10.0}
-
-
-def _require_cluster_prerequisites() -> None:
-    import toolchain
-
-    problems = ["root"] if os.geteuid() != 0 else []
-    problems += [t for t in ("ip", "iptables", "openssl", "go") if shutil.which(t) is None]
-    if not Path("/usr/lib/cni/bridge").exists():
-        problems.append("containernetworking-plugins")
-    for name in ("kube-apiserver", "etcd", "flagger", "loadtester", "coredns", "prometheus"):
-        try:
-            toolchain.bin_path(name)
-        except toolchain.ToolchainError:
-            problems.append(f"{name} (make toolchain)")
-    if problems:
-        message = "the local cluster needs: " + ", ".join(problems)
-        if IN_CI:
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,7 +239,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Resu
     from cluster import lifecycle
     from rehearsal.flagger_engine import ensure_cluster
 
-    _require_cluster_prerequisites()
+    require_cluster_prerequisites()
     tier_started = time.monotonic()
     was_running = lifecycle.is_running()
     up_s = ensure_cluster(say)
