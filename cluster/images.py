@@ -87,5 +87,18 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
     ]
 
 
+def program_roots(bin_dir: Path) -> list[str]:
+    """Host directories the table's programs live in: the project, its
+    virtualenv, the toolchain cache and the pods' bin dir. The kubelet keeps
+    them visible under a volume mounted on an ancestor (an emptyDir on /tmp
+    over a checkout in /tmp)."""
+    from toolchain import cache_root  # neutral package, imported by anyone
+
+    found = (PROJECT, Path(sys.prefix), cache_root(), bin_dir)
+    roots = {r.resolve() for r in found if r.exists()}
+    # A root inside another is carried by the outer bind.
+    return sorted(str(r) for r in roots if not any(o != r and o in r.parents for o in roots))
+
+
 def table_json(bin_dir: Path) -> list[dict[str, Any]]:
     return [row.to_json() for row in image_table(bin_dir)]

@@ -97,6 +97,7 @@ def write_config(paths: Paths) -> Path:
         "tlsCert": str(paths.pki / "kubelet.crt"),
         "tlsKey": str(paths.pki / "kubelet.key"),
         "mountpointLog": str(paths.mountpoints),
+        "programRoots": images.program_roots(paths.bin),
         "images": images.table_json(paths.bin),
     }
     paths.kubelet_dir.mkdir(parents=True, exist_ok=True)

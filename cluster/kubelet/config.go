@@ -23,8 +23,13 @@ type Config struct {
 	TLSKey        string          `json:"tlsKey"`
 	// MountpointLog records the mount targets the kubelet had to create on
 	// the host filesystem, so `down` removes them again.
-	MountpointLog string  `json:"mountpointLog"`
-	Images        []Image `json:"images"`
+	MountpointLog string `json:"mountpointLog"`
+	// ProgramRoots are the host directories the local programs live in (the
+	// project, its virtualenv, the toolchain). A pod volume mounted on an
+	// ancestor (an emptyDir on /tmp) would hide them: the helper binds each
+	// back on itself inside the volume.
+	ProgramRoots []string `json:"programRoots"`
+	Images       []Image  `json:"images"`
 }
 
 // Image maps an image reference pattern to a local program.

@@ -195,6 +195,7 @@ func (p *Provider) buildSpec(pr *podRuntime, c *corev1.Container, img *Image, co
 		NetNS:        pr.sandbox.netns,
 		Hostname:     pod.Name,
 		Mounts:       mounts,
+		Keep:         p.cfg.ProgramRoots,
 		ReadOnlyRoot: sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem,
 		WorkingDir:   wd,
 		UID:          uid,

@@ -20,6 +20,7 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly"`
+	Kept     bool   `json:"kept,omitempty"` // a program root bound back on itself
 }
 
 // HelperSpec is everything the helper needs to become the container.
@@ -27,6 +28,7 @@ type HelperSpec struct {
 	NetNS        string   `json:"netns"` // e.g. /proc/<sandbox pid>/ns/net
 	Hostname     string   `json:"hostname"`
 	Mounts       []Mount  `json:"mounts"`
+	Keep         []string `json:"keep"` // host paths a volume must not hide
 	ReadOnlyRoot bool     `json:"readOnlyRoot"`
 	WorkingDir   string   `json:"workingDir"`
 	UID          *int64   `json:"uid,omitempty"`
@@ -75,7 +77,7 @@ func becomeContainer(s *HelperSpec) error {
 	if err := joinNetNS(s.NetNS); err != nil {
 		return err
 	}
-	if err := bindMounts(s.Mounts); err != nil {
+	if err := bindMounts(withKept(s.Mounts, s.Keep)); err != nil {
 		return err
 	}
 	if s.ReadOnlyRoot {
@@ -123,6 +125,22 @@ func joinNetNS(path string) error {
 	return nil
 }
 
+// withKept adds a self-bind for every kept path that lies below a volume's
+// target, so the program (say, the virtualenv in a checkout under /tmp) stays
+// visible when an emptyDir is mounted on /tmp.
+func withKept(mounts []Mount, keep []string) []Mount {
+	out := append([]Mount(nil), mounts...)
+	for _, k := range keep {
+		for _, m := range mounts {
+			if strings.HasPrefix(k, strings.TrimSuffix(m.Target, "/")+"/") {
+				out = append(out, Mount{Source: k, Target: k, ReadOnly: true, Kept: true})
+				break
+			}
+		}
+	}
+	return out
+}
+
 func bindMounts(mounts []Mount) error {
 	// Parents before children (/etc before /etc/x).
 	sorted := append([]Mount(nil), mounts...)
@@ -130,7 +148,7 @@ func bindMounts(mounts []Mount) error {
 		return strings.Count(sorted[i].Target, "/") < strings.Count(sorted[j].Target, "/")
 	})
 	// Open every source first: a mount on /tmp would otherwise hide sources
-	// that live below /tmp (the run dir).
+	// that live below /tmp (the run dir, a kept path).
 	fds := make([]int, len(sorted))
 	for i, m := range sorted {
 		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -140,16 +158,27 @@ func bindMounts(mounts []Mount) error {
 		fds[i] = fd
 	}
 	for i, m := range sorted {
+		if m.Kept {
+			// The target is inside a volume mounted just before: make it there.
+			if err := os.MkdirAll(m.Target, 0o755); err != nil {
+				return fmt.Errorf("kept path %s: %w", m.Target, err)
+			}
+		}
 		src := fmt.Sprintf("/proc/self/fd/%d", fds[i])
 		if err := unix.Mount(src, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind %s on %s: %w", m.Source, m.Target, err)
 		}
 		unix.Close(fds[i])
-		if m.ReadOnly {
-			flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-			if err := unix.Mount("", m.Target, "", flags, ""); err != nil {
-				return fmt.Errorf("read-only %s: %w", m.Target, err)
-			}
+	}
+	// Read-only after every bind: a kept path may need a directory made
+	// inside a volume that is itself read-only.
+	for _, m := range sorted {
+		if !m.ReadOnly {
+			continue
+		}
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+		if err := unix.Mount("", m.Target, "", flags, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", m.Target, err)
 		}
 	}
 	return nil

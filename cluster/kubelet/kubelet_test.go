@@ -164,3 +164,28 @@ func TestFieldValue(t *testing.T) {
 		t.Error("unsupported fieldRef must fail by name")
 	}
 }
+
+func TestWithKeptRebindsOnlyPathsAVolumeHides(t *testing.T) {
+	mounts := []Mount{
+		{Source: "/run/pod/tmp", Target: "/tmp"},
+		{Source: "/run/pod/cfg", Target: "/etc/prometheus", ReadOnly: true},
+	}
+	keep := []string{"/tmp/checkout/project", "/home/u/.cache/toolchain", "/tmpfoo/venv"}
+	got := withKept(mounts, keep)
+	var kept []string
+	for _, m := range got {
+		if m.Kept {
+			if m.Source != m.Target || !m.ReadOnly {
+				t.Errorf("kept mount %+v: want a read-only self-bind", m)
+			}
+			kept = append(kept, m.Target)
+		}
+	}
+	// Only the checkout under /tmp is hidden; /tmpfoo is not below /tmp.
+	if want := []string{"/tmp/checkout/project"}; !slices.Equal(kept, want) {
+		t.Fatalf("kept %v, want %v", kept, want)
+	}
+	if len(got) != len(mounts)+1 {
+		t.Fatalf("volumes changed: %+v", got)
+	}
+}
