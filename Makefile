@@ -18,10 +18,10 @@ help: ## List the targets
 synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
 	@$(PY) -m synth.main
 
-test: setup toolchain ## Run every test but the cluster tiers (what CI runs)
-	$(PY) -m pytest -m 'not cluster'
+test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
+	$(PY) -m pytest
 
-test-cluster: setup toolchain ## The local-cluster and real-Flagger tiers (root; the project outside /tmp)
+test-cluster: setup toolchain ## Only the local-cluster and real-Flagger tiers (root)
 	$(PY) -m pytest -m cluster
 
 test-fast: setup ## Run the tests that start no real process (well under a minute)

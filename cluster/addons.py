@@ -134,40 +134,24 @@ def traefik() -> list[Manifest]:
         {"name": "web", "containerPort": 8000, "protocol": "TCP"},
     ]
     probe = {"httpGet": {"path": "/ping", "port": 8080}, "periodSeconds": 2, "failureThreshold": 1}
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta("traefik", TRAEFIK_NS, **labels),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": "traefik",
-                    "terminationGracePeriodSeconds": 60,
-                    "securityContext": {
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "runAsNonRoot": True,
-                    },
-                    "containers": [
-                        {
-                            "name": "traefik",
-                            "image": TRAEFIK_IMAGE,
-                            "args": args,
-                            "ports": ports,
-                            "readinessProbe": probe,
-                            "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-                            "securityContext": _restricted_container(),
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                        }
-                    ],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
-                },
-            },
-        },
+    container = {
+        "name": "traefik",
+        "image": TRAEFIK_IMAGE,
+        "args": args,
+        "ports": ports,
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    deployment = _deployment(
+        "traefik",
+        TRAEFIK_NS,
+        labels,
+        uid=65532,
+        container=container,
+        terminationGracePeriodSeconds=60,
+        volumes=[{"name": "tmp", "emptyDir": {}}],
+    )
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -230,46 +214,52 @@ def flagger() -> list[Manifest]:
             "verbs": everything,
         },
     ]
-    deployment = {
+    container = {
+        "name": "flagger",
+        "image": FLAGGER_IMAGE,
+        "command": [
+            "./flagger",
+            "-log-level=info",
+            "-mesh-provider=traefik",
+            f"-metrics-server={METRICS_SERVER}",
+            "-enable-config-tracking=true",
+        ],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
+    }
+    deployment = _deployment("flagger", FLAGGER_NS, labels, uid=10001, container=container)
+    return [_namespace(FLAGGER_NS), *_rbac("flagger", FLAGGER_NS, rules), deployment]
+
+
+def _deployment(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    *,
+    uid: int,
+    container: dict[str, Any],
+    **pod_spec: Any,
+) -> Manifest:
+    """One replica under its own service account, non-root as `uid`, with the
+    restricted container context the chart gives (PodSecurity restricted)."""
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta("flagger", FLAGGER_NS, **labels),
+        "metadata": _meta(name, namespace, **labels),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "serviceAccountName": "flagger",
-                    "securityContext": {
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "runAsNonRoot": True,
-                    },
-                    "containers": [
-                        {
-                            "name": "flagger",
-                            "image": FLAGGER_IMAGE,
-                            "command": [
-                                "./flagger",
-                                "-log-level=info",
-                                "-mesh-provider=traefik",
-                                f"-metrics-server={METRICS_SERVER}",
-                                "-enable-config-tracking=true",
-                            ],
-                            "ports": [{"name": "http", "containerPort": 8080}],
-                            "readinessProbe": {
-                                "httpGet": {"path": "/healthz", "port": "http"},
-                                "periodSeconds": 2,
-                            },
-                            "securityContext": _restricted_container(),
-                        }
-                    ],
+                    "serviceAccountName": name,
+                    "securityContext": {"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": True},
+                    "containers": [{**container, "securityContext": _restricted_container()}],
+                    **pod_spec,
                 },
             },
         },
     }
-    return [_namespace(FLAGGER_NS), *_rbac("flagger", FLAGGER_NS, rules), deployment]
 
 
 def _namespace(name: str) -> Manifest:
