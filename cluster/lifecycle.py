@@ -47,6 +47,12 @@ def is_running() -> bool:
     return netns.exists() or paths().root.exists()
 
 
+def dead_components() -> list[str]:
+    """The cluster's own processes (etcd, kube-apiserver, the node, ...) that
+    have exited: a cluster with any of them is not fit to reuse."""
+    return sorted(n for n, pid in processes.recorded(paths()).items() if not processes.alive(pid))
+
+
 def up(say: Say = print, timeout: float = 240) -> float:
     """Bring the cluster up with dist/ applied; returns the seconds until Initialized."""
     started = time.monotonic()
@@ -308,6 +314,9 @@ def status(say: Say = print) -> int:
     if not netns.exists():
         say("cluster: not running (python -m cluster up)")
         return 1
+    dead = dead_components()
+    if dead:
+        say(f"cluster: {', '.join(dead)} exited; `python -m cluster up` starts it afresh")
     for args in (
         ("get", "nodes", "-o", "wide"),
         ("get", "pods", "-A", "-o", "wide"),

@@ -114,9 +114,14 @@ def ensure_cluster(say: Callable[[str], None]) -> float:
     """Seconds spent bringing the cluster up (0 when it was running)."""
     from cluster import lifecycle
 
-    if lifecycle.is_running() and _api_ready():
-        return 0.0
-    say("cluster: not running; bringing it up (python -m cluster up)")
+    if lifecycle.is_running():
+        dead = lifecycle.dead_components()
+        if not dead and _api_ready():
+            return 0.0
+        why = f"{', '.join(dead)} exited" if dead else "its API server does not answer"
+        say(f"cluster: running, but {why}; bringing it up afresh (python -m cluster up)")
+    else:
+        say("cluster: not running; bringing it up (python -m cluster up)")
     try:
         return lifecycle.up(say, timeout=300)
     except lifecycle.ClusterError as exc:

@@ -1,4 +1,4 @@
-"""One cluster for every live cluster test: brought up once, always torn down."""
+"""One cluster for the live tests of this package: brought up once, always torn down."""
 
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ def require_cluster_prerequisites() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Iterator[float]:
-    """The seconds `up` took; the cluster runs until the session ends."""
+    """The seconds `up` took; the cluster runs until this package's last test
+    (which kills its node), and is down before the Flagger tier brings up its own."""
     require_cluster_prerequisites()
     started = time.monotonic()
     try:

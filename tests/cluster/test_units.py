@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
 import subprocess
@@ -90,3 +91,24 @@ def test_addresses_are_inside_the_cluster_ranges():
 def test_kube_proxy_masquerades_everything_in_iptables_mode(tmp_path):
     argv = components.kube_proxy(Path("kube-proxy"), layout.Paths(tmp_path))
     assert "--proxy-mode=iptables" in argv and "--masquerade-all" in argv
+
+
+def test_a_cluster_with_an_exited_component_is_not_reused(tmp_path, monkeypatch):
+    from cluster import lifecycle
+
+    monkeypatch.setattr(lifecycle, "paths", lambda: layout.Paths(tmp_path))
+    pids = layout.Paths(tmp_path).pids
+    pids.mkdir()
+    (pids / "etcd.pid").write_text(f"{os.getpid()}\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (pids / "kubelet.pid").write_text(f"{dead.pid}\n")
+    assert lifecycle.dead_components() == ["kubelet"]
+
+
+def test_program_roots_cover_the_project_once(tmp_path):
+    roots = images.program_roots(tmp_path)
+    assert str(ROOT) in roots
+    assert str(tmp_path.resolve()) in roots
+    # The virtualenv inside the project is carried by the project's bind.
+    assert not any(r != str(ROOT) and r.startswith(str(ROOT) + "/") for r in roots)
