@@ -13,7 +13,12 @@ weight, failed checks) states and the metric that failed each failed check
 must be equal. Ticks that change no state are dropped on both sides: Flagger
 waits a tick when the canary's pods are not ready yet, and its first tick
 after the apply comes 0-10 s late (its job restarts on the new interval), so
-tick times are never compared.
+tick times are never compared. In a case without a latency fault, one
+failed latency check (request-duration or latency-p99) on one side only is
+discounted and printed (`rehearsal.compare`, `noise`): a 500 ms p99 gate
+flips on one stalled request among the ~60 of a canary window on a shared
+machine. Error faults are spread evenly by order-api, so they leave no luck
+to tolerate.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from rehearsal.report_data import outcome_json
 from rehearsal.scenarios import PROMOTED, ROLLED_BACK
 from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
 from stack.config import load_config
+from stack.names import LATENCY_P99, REQUEST_DURATION
 from tests.cluster.conftest import require_cluster_prerequisites
 
 pytestmark = pytest.mark.live
@@ -58,6 +64,7 @@ PRIMARY_BACKEND, CANARY_BACKEND = (
 )
 # Gates of the threshold cases: a 10 % error budget, so a window of 60 canary
 # orders (10 % of 600) measures the fault rate to about +-4 points.
+LATENCY_CHECKS = frozenset({REQUEST_DURATION, LATENCY_P99})
 WIDE_GATES = {"success_rate_min_percent": 90.0, "error_rate_max_percent": 10.0}
 
 
@@ -366,10 +373,22 @@ def test_the_canary_before_the_load_test_fix_on_flagger(results: dict[str, Resul
 def test_the_model_agrees_with_flagger(results: dict[str, Result], name: str) -> None:
     r = _ok(results.get(name))
     assert r.model, "the model engine wrote no report"
-    result = compare(r.model, r.flagger)
+    noise = frozenset() if r.case.scenario == "latency" else LATENCY_CHECKS
+    result = compare(r.model, r.flagger, noise=noise)
     print(f"\n[{name}]\n  " + "\n  ".join(result.lines()), file=sys.stderr)
-    assert result.agree, result.differences
+    assert result.agree, [*result.differences, *_failed_checks(r.flagger)]
     assert r.case.expect is None or r.flagger["verdict"] == r.case.expect
+
+
+def _failed_checks(report: dict[str, Any]) -> list[str]:
+    """What Flagger saw at each failed check, to tell noise from a real difference."""
+    return [
+        f"Flagger at {t['canary_weight']} %: {m['name']} {m.get('verdict')}"
+        for t in report.get("ticks", [])
+        if t.get("passed") is False
+        for m in t.get("metrics", [])
+        if not m["passed"]
+    ]
 
 
 # --- §4: the dashboard's Flagger panels on Flagger's own metrics -------------------------

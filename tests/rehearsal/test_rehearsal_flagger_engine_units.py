@@ -501,3 +501,35 @@ def test_comparison_ignores_ticks_that_change_nothing_and_names_differences() ->
     flagger["verdict"] = "promoted"
     differences = compare(model, flagger).differences
     assert [d.split(":")[0] for d in differences] == ["verdict", "failed checks"]
+
+
+def _promoted_run(*extra_failure_at: int) -> dict[str, Any]:
+    """A stepWeights [10, 30] promotion; a failed request-duration check at each given tick."""
+    weights = [0, 10, 30]
+    ticks, failed = [], 0
+    for i, weight in enumerate(weights):
+        ticks.append(_tick("Progressing", weight, failed, passed=True))
+        if i in extra_failure_at:
+            failed += 1
+            ticks.append(
+                _tick("Progressing", weight, failed, passed=False, failing="request-duration")
+            )
+    ticks += [_tick("Promoting", 30, failed), _tick("Succeeded", 0, failed)]
+    return {"verdict": "promoted", "ticks": ticks}
+
+
+def test_comparison_tolerates_one_one_sided_latency_failure_when_asked() -> None:
+    model, flagger = _promoted_run(), _promoted_run(1)
+    noise = frozenset({"request-duration", "latency-p99"})
+    assert not compare(model, flagger).agree  # not without asking
+    result = compare(model, flagger, noise=noise)
+    assert result.agree, result.differences
+    assert result.tolerated == ("Flagger: one failed request-duration check at 10 % (noise)",)
+    assert "tolerated" in result.lines()[-1]
+    # Two of them, or one on each side, are a difference.
+    assert not compare(model, _promoted_run(1, 2), noise=noise).agree
+    assert compare(_promoted_run(2), flagger, noise=noise).differences
+    # Another metric is never discounted.
+    other = _promoted_run(1)
+    other["ticks"][2]["metrics"][0]["name"] = "error-rate"
+    assert not compare(model, other, noise=noise).agree

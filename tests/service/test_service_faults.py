@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -36,15 +37,28 @@ def test_error_rate_one_fails_every_valid_order_but_nothing_else() -> None:
 
 
 @pytest.mark.live
-def test_error_rate_half_fails_some_orders() -> None:
-    with OrderApiServer(ORDER_API_FAULT_ERROR_RATE="0.5") as server, server.client() as client:
+def test_error_rate_spreads_failures_evenly() -> None:
+    with OrderApiServer(ORDER_API_FAULT_ERROR_RATE="0.2") as server, server.client() as client:
         statuses = [
             client.post(telemetry.ORDER_PATH, json={"item": "a", "quantity": 1}).status_code
-            for _ in range(200)
+            for _ in range(50)
         ]
+    # Every fifth order fails, from the fifth on: the first (an acceptance test) passes.
+    assert [i for i, s in enumerate(statuses) if s == 500] == list(range(4, 50, 5))
     assert set(statuses) == {201, 500}
-    # Binomial(200, 0.5): outside 60..140 has probability < 1e-8.
-    assert 60 <= statuses.count(500) <= 140
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.04, 0.3, 0.5, 0.999])
+def test_any_run_of_orders_holds_its_share_of_failures(rate: float) -> None:
+    from order_api.faults import Faults
+
+    faults = Faults(error_rate=rate)
+    fails = [faults.should_fail() for _ in range(2000)]
+    assert fails[0] is False
+    for k in (10, 60, 600):
+        for start in range(0, 2000 - k, 97):
+            window = sum(fails[start : start + k])
+            assert math.floor(k * rate) <= window <= math.ceil(k * rate), (k, start, window)
 
 
 @pytest.mark.live
