@@ -19,7 +19,7 @@ synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any err
 	@$(PY) -m synth.main
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=8
 
 test-cluster: setup toolchain ## Only the local-cluster and real-Flagger tiers (root)
 	$(PY) -m pytest -m cluster
