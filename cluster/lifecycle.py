@@ -326,4 +326,4 @@ def status(say: Say = print) -> int:
             say(kubectl(*args).stdout.rstrip())
         except KubectlError as error:
             say(str(error))
-    return 0
+    return 1 if dead else 0
