@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cluster import processes
+from cluster import lifecycle, processes
 from cluster.layout import paths
 
 pytestmark = pytest.mark.live
@@ -37,3 +37,8 @@ def test_pods_die_with_the_kubelet(cluster):
     while _pod_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _pod_processes()
+    # A cluster without its node is never reused, and `status` says why.
+    said: list[str] = []
+    assert lifecycle.dead_components() == ["kubelet"]
+    assert lifecycle.status(say=said.append) == 1
+    assert "kubelet exited" in said[0]
