@@ -8,7 +8,8 @@ and only then lets Sanic parse it. Every rejection is a `RejectedRequest`:
 a precise status and a fixed message that echoes nothing the client sent.
 
 `GuardedProtocol` serves connections with `GuardedHttp`, caps how many are
-served at once and carries the last-call step of the shutdown (see
+served at once, closes a connection with unread input gracefully (answer,
+half-close, drain) and carries the last-call step of the shutdown (see
 `order_api.shutdown`).
 """
 
@@ -49,6 +50,10 @@ _VERSION = re.compile(rb"HTTP/\d\.\d")
 # How long an idle kept-alive connection may still deliver a request once the
 # listener is closed: far longer than a request in transit takes.
 LAST_CALL_S = 1.0
+# How long a connection closed with input unread lingers, and how much of it
+# it discards at most (see Lingering).
+LINGER_S = 2.0
+LINGER_MAX_BYTES = 1 << 20
 # The target an error is counted under when it is a plain path (else unmatched).
 _PLAIN_PATH = re.compile(rb"/[A-Za-z0-9/_.-]{0,200}")
 
@@ -206,6 +211,25 @@ class GuardedProtocol(HttpProtocol):
         self.limits: Limits = self.app.ctx.limits
         self.over_capacity = False
 
+    def close(self, timeout: float | None = None) -> None:
+        """Close; with input unread, first answer, half-close and drain (`Lingering`).
+
+        Input is left unread only after an error (a rejected head, a body not
+        read). Only the close that ends the connection's task lingers, so
+        nothing is written after the half-close; a later close ends it."""
+        transport = self.transport
+        if (
+            self._task is None
+            and self.recv_buffer
+            and transport is not None
+            and not transport.is_closing()
+            and transport.can_write_eof()
+        ):
+            self.recv_buffer.clear()
+            transport.set_protocol(Lingering(self, transport))
+            return
+        super().close(timeout)
+
     def connection_made(self, transport: Any) -> None:
         # Over the cap, the connection still gets an answer: its first request
         # (read under the head deadline) is answered 503 and the connection closed.
@@ -235,3 +259,28 @@ class GuardedProtocol(HttpProtocol):
         http = self._http
         if http is None or (http.stage is Stage.IDLE and not self.recv_buffer):
             self.close()
+
+
+class Lingering(asyncio.Protocol):
+    """A connection's end after an error: the answer is followed by a half-close,
+    so the client reads it and closes; until then its input is discarded.
+
+    Closing at once with input unread makes the kernel send a reset, which can
+    destroy the answer before the client reads it (RFC 9112 9.6). The client's
+    close, `LINGER_S` or `LINGER_MAX_BYTES` of discarded input ends it; the
+    connection's own protocol is told when it is lost, as without lingering."""
+
+    def __init__(self, owner: asyncio.BaseProtocol, transport: Any) -> None:
+        self.owner, self.transport, self.discarded = owner, transport, 0
+        self.timer = asyncio.get_running_loop().call_later(LINGER_S, transport.close)
+        transport.write_eof()
+        transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.discarded += len(data)
+        if self.discarded > LINGER_MAX_BYTES:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.timer.cancel()
+        self.owner.connection_lost(exc)

@@ -8,7 +8,10 @@ the client sent.
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -127,3 +130,69 @@ def test_a_rejected_head_is_counted_with_its_method_and_path(server: OrderApiSer
     request = get(target=telemetry.ORDER_PATH.encode(), headers=HOST + FIELDS_8K, method=b"POST")
     assert raw_exchange(server, request)[0].startswith("HTTP/1.1 431")
     assert counter(server, "POST", telemetry.ORDER_PATH, 431) - before == 1
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (get(target=b"/" + b"a" * 512 * 1024), 414),
+        (get(headers=HOST + b"X-A: " + b"b" * 512 * 1024 + b"\r\n"), 431),
+    ],
+    ids=["target", "fields"],
+)
+def test_a_head_rejected_early_is_answered_not_reset(
+    server: OrderApiServer, head: bytes, status: int
+) -> None:
+    """order-api answers as soon as a head is over a limit, long before the client has
+    sent it all: the response must still reach the client (RFC 9112 9.6), not be
+    discarded by the reset that closing with unread input sends."""
+    status_line, headers, _ = raw_exchange(server, head)
+    assert status_line.startswith(f"HTTP/1.1 {status} "), status_line
+    assert headers["connection"] == "close"
+
+
+def _rejected_then_held(server: OrderApiServer) -> socket.socket:
+    """A connection whose head was rejected, answered and half-closed by order-api,
+    and that the client keeps open."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(get(target=b"/" + b"a" * 64 * 1024))
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 414 ")
+    return sock
+
+
+def _closed_by_server(sock: socket.socket, *, within_s: float) -> float:
+    """Seconds until writing to `sock` fails, polling (the server has closed it)."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        try:
+            sock.sendall(b"x" * 4096)
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"still open after {within_s} s")
+
+
+def test_a_lingering_connection_is_closed_after_its_time(server: OrderApiServer) -> None:
+    with _rejected_then_held(server) as sock:
+        waited = _closed_by_server(sock, within_s=protocol.LINGER_S + 5)
+    assert waited >= protocol.LINGER_S - 0.5, waited
+
+
+def _max_buffer(name: str) -> int:
+    """The largest a TCP socket buffer can grow (the third field of the sysctl)."""
+    return int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+
+
+def test_a_lingering_connection_discards_a_bounded_amount(server: OrderApiServer) -> None:
+    # What order-api may read, plus what both sockets' buffers can hold.
+    bound = protocol.LINGER_MAX_BYTES + _max_buffer("tcp_wmem") + _max_buffer("tcp_rmem")
+    sent = 0
+    with _rejected_then_held(server) as sock:
+        sock.settimeout(10)
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while sent < 4 * bound:
+                sent += sock.send(b"x" * 65536)
+    assert sent <= bound + 65536, (sent, bound)
