@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
+from rehearsal.durations import parse_duration
 from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
 from stack.validation import MIN_ANALYSIS_INTERVAL_S
 
@@ -179,22 +180,38 @@ def config_of(values_path: Path) -> StackConfig:
     return load_config(env={}, values_file=values_path)
 
 
-def without_load_start(folder: Path, *, canary_file: str = "30-canary.k8s.yaml") -> None:
-    """The Canary as it was before the load-test fix: no pre-rollout `load-test-start`,
-    and the rollout `load-test` runs `hey -z <one interval>`.
+# How far the pre-fix Canary's timing stays from each race it would otherwise run.
+RACE_MARGIN_S = 2
 
-    Used to show what the real Flagger does with it (every other window empty)."""
+
+def without_load_start(
+    folder: Path, *, canary_file: str = "30-canary.k8s.yaml", margin_s: int = RACE_MARGIN_S
+) -> None:
+    """The Canary as it was before the load-test fix: no pre-rollout `load-test-start`,
+    so its first analysis has no traffic, and only the rollout `load-test` `hey`,
+    whose next call the loadtester drops while it still runs (every second window
+    empty).
+
+    With `hey -z <interval>` as it was, both depend on a race of milliseconds
+    (does hey exit before Flagger's next call? does its last request fall inside
+    the next window?), so a run's verdict would be luck. Here `margin_s` settles
+    each race: the interval grows to the longest metric window + 2 margins, and
+    hey runs interval + margin. So the next call surely finds hey running and is
+    dropped, and the window after it surely starts after hey's last request."""
     path = folder / canary_file
     docs = list(yaml.safe_load_all(path.read_text()))
     canary = next(d for d in docs if d and d.get("kind") == "Canary")
     analysis = canary["spec"]["analysis"]
+    window = max(round(parse_duration(str(m["interval"]))) for m in analysis["metrics"])
+    interval = window + 2 * margin_s
     hooks = analysis["webhooks"]
     loads = [h for h in hooks if str(h.get("metadata", {}).get("cmd", "")).startswith("hey ")]
     if not loads:
         raise ConfigError(f"{path}: no hey webhook to edit")
+    analysis["interval"] = f"{interval}s"
     analysis["webhooks"] = [h for h in hooks if h.get("type") != "pre-rollout" or h not in loads]
     for hook in analysis["webhooks"]:
         if hook in loads:
             cmd = hook["metadata"]["cmd"]
-            hook["metadata"]["cmd"] = re.sub(r"-z\s+\S+", f"-z {analysis['interval']}", cmd)
+            hook["metadata"]["cmd"] = re.sub(r"-z\s+\S+", f"-z {interval + margin_s}s", cmd)
     path.write_text(yaml.safe_dump_all(docs, sort_keys=False))

@@ -355,10 +355,12 @@ def prepare_release(run: FlaggerRun, workdir: Path, *, scenario_env: Mapping[str
 
 def _compression_text(prepared: Prepared) -> str:
     p, r = prepared.production, config_of(prepared.values_path)
+    # The interval and windows as applied: a `prepare` step may have edited the Canary.
+    windows = "/".join(f"{w:g}s" for w in sorted({m.interval_s for m in prepared.canary.metrics}))
     return (
         f"  time compressed x{prepared.factor:g} through the config: interval "
-        f"{p.canary.interval_s}s -> {r.canary.interval_s}s (Flagger's floor), metric windows "
-        f"{p.canary.metric_window_s}s -> {r.canary.metric_window_s}s, scrape "
+        f"{p.canary.interval_s}s -> {prepared.canary.interval}, metric windows "
+        f"{p.canary.metric_window_s}s -> {windows}, scrape "
         f"{p.monitoring.scrape_interval_s}s -> {r.monitoring.scrape_interval_s}s, load "
         f"{p.canary.load_rps} -> {r.canary.load_rps} orders/s (the same orders per window)"
     )

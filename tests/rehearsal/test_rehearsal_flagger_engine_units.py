@@ -173,7 +173,11 @@ def test_the_canary_before_the_fix_has_only_the_rollout_load(tmp_path: Path) -> 
     canary = load_canary(tmp_path / "out")
     loads = canary.load_hooks()
     assert [(h.name, h.type) for h in loads] == [("load-test", "rollout")]
-    assert loads[0].hey().duration_s == 10.0  # type: ignore[union-attr]
+    # Each race settled by 2 s: 10 s windows, so a 14 s interval, and hey outlives
+    # it by 2 s (the next call is dropped; the window after that one is empty).
+    assert canary.interval_s == 14.0
+    assert loads[0].hey().duration_s == 16.0  # type: ignore[union-attr]
+    assert {m.interval_s for m in canary.metrics} == {10.0}
     assert [h.name for h in canary.webhooks_of("pre-rollout")] == ["acceptance-test"]
 
 
