@@ -72,6 +72,15 @@ def post_script(body: str = ORDER_BODY) -> str:
     return _LUA.format(body=body)
 
 
+@contextlib.contextmanager
+def wrk_scratch(prog: str) -> Iterator[Path]:
+    """A scratch folder for one run, removed after it: yields its `post.lua` for wrk."""
+    with tempfile.TemporaryDirectory(prefix=f"order-api-{prog}-") as tmp:
+        script = Path(tmp, "post.lua")
+        script.write_text(post_script())
+        yield script
+
+
 def parse_wrk(output: str) -> Result:
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
@@ -194,10 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     wrk = find_wrk("bench")
     if wrk is None:
         return 1
-    with tempfile.TemporaryDirectory(prefix="order-api-bench-") as tmp:
-        log = Path(tmp, "server.log")
-        script = Path(tmp, "post.lua")
-        script.write_text(post_script())
+    with wrk_scratch("bench") as script:
+        log = script.parent / "server.log"
         try:
             with (
                 log.open("wb") as log_file,

@@ -13,14 +13,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from order_api import telemetry
-from order_api.bench import find_wrk, local_server, parse_wrk, post_script, run_wrk
+from order_api.bench import find_wrk, local_server, parse_wrk, run_wrk, wrk_scratch
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -58,11 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     wrk = find_wrk("soak")
     if wrk is None:
         return 1
-    with tempfile.TemporaryDirectory(prefix="order-api-soak-") as tmp:
-        script = Path(tmp, "post.lua")
-        script.write_text(post_script())
-        with open(os.devnull, "wb") as quiet, local_server({}, quiet) as (base_url, pid):
-            return _soak(wrk, base_url, script, pid, args)
+    with (
+        wrk_scratch("soak") as script,
+        open(os.devnull, "wb") as quiet,
+        local_server({}, quiet) as (base_url, pid),
+    ):
+        return _soak(wrk, base_url, script, pid, args)
 
 
 def _soak(wrk: str, base_url: str, script: Path, pid: int, args: argparse.Namespace) -> int:
