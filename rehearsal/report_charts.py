@@ -47,15 +47,20 @@ class Chart:
     note: str = ""
 
 
+def _by_track(primary_expr: str, canary_expr: str) -> tuple[Series, Series]:
+    """The primary's and the canary's series of one quantity, in the tracks' colours."""
+    return (
+        Series(label="primary", expr=primary_expr, color=PRIMARY_COLOR),
+        Series(label="canary", expr=canary_expr, color=CANARY_COLOR),
+    )
+
+
 CHARTS: tuple[Chart, ...] = (
     Chart(
         file="request-rate.png",
         title="Request rate",
         unit="requests/s",
-        series=(
-            Series(label="primary", expr=q.REQUEST_RATE_PRIMARY, color=PRIMARY_COLOR),
-            Series(label="canary", expr=q.REQUEST_RATE_CANARY, color=CANARY_COLOR),
-        ),
+        series=_by_track(q.REQUEST_RATE_PRIMARY, q.REQUEST_RATE_CANARY),
     ),
     Chart(
         file="total-errors.png",
@@ -72,10 +77,7 @@ CHARTS: tuple[Chart, ...] = (
         unit="% of requests",
         note="by track: at promotion the primary pods run the new version, "
         "so the canary's share drops to 0 while the new version keeps all traffic",
-        series=(
-            Series(label="primary", expr=q.TRAFFIC_SHARE_PRIMARY, color=PRIMARY_COLOR),
-            Series(label="canary", expr=q.TRAFFIC_SHARE_CANARY, color=CANARY_COLOR),
-        ),
+        series=_by_track(q.TRAFFIC_SHARE_PRIMARY, q.TRAFFIC_SHARE_CANARY),
         stacked=True,
         overlay=Series(label="Flagger canary weight", expr=q.CANARY_WEIGHT, color="black"),
     ),
@@ -83,10 +85,7 @@ CHARTS: tuple[Chart, ...] = (
         file="error-rate.png",
         title="Error rate (5xx)",
         unit="%",
-        series=(
-            Series(label="primary", expr=q.ERROR_RATE_PRIMARY, color=PRIMARY_COLOR),
-            Series(label="canary", expr=q.ERROR_RATE_CANARY, color=CANARY_COLOR),
-        ),
+        series=_by_track(q.ERROR_RATE_PRIMARY, q.ERROR_RATE_CANARY),
         threshold_metric="error-rate",
         window_metric="error-rate",
     ),
@@ -94,10 +93,7 @@ CHARTS: tuple[Chart, ...] = (
         file="latency-p99.png",
         title="Latency p99",
         unit="ms",
-        series=(
-            Series(label="primary", expr=q.LATENCY_P99_PRIMARY, color=PRIMARY_COLOR),
-            Series(label="canary", expr=q.LATENCY_P99_CANARY, color=CANARY_COLOR),
-        ),
+        series=_by_track(q.LATENCY_P99_PRIMARY, q.LATENCY_P99_CANARY),
         threshold_metric="latency-p99",
         window_metric="latency-p99",
         note="p99 of a histogram: interpolated inside its bucket, so a delay is "
