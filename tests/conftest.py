@@ -51,7 +51,7 @@ def require_binary(name: str, install_hint: str) -> str:
 
 
 # The tiers that need the local cluster (root, network namespaces, the toolchain):
-# `make test-cluster` runs them; see README "Tests" for why `make test` does not yet.
+# marked `cluster`, so `make test-cluster` runs only them (`make test` runs all).
 CLUSTER_TIER = (
     "tests/cluster/",
     "tests/rehearsal/test_rehearsal_flagger_engine.py",
@@ -64,3 +64,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.path.relative_to(ROOT).as_posix()
         if path.startswith(CLUSTER_TIER) and not path.endswith("test_units.py"):
             item.add_marker(pytest.mark.cluster)
+
+
+# Figures a passing test would otherwise keep in its captured output.
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="session")
+def figures(request: pytest.FixtureRequest) -> list[str]:
+    """Append lines here; they are printed at the end of the run, pass or fail."""
+    return request.config.stash.setdefault(FIGURES, [])
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)

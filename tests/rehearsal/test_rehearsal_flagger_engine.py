@@ -243,7 +243,9 @@ def _primary_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Result]]:
+def results(
+    tmp_path_factory: pytest.TempPathFactory, figures: list[str]
+) -> Iterator[dict[str, Result]]:
     """Every case on Flagger, one after the other, each beside its model run."""
     from cluster import lifecycle
     from rehearsal.flagger_engine import ensure_cluster
@@ -287,11 +289,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Resu
                 out["errors"].panels = _read_panels(out["healthy"], out["errors"])
         yield out
     finally:
-        figures = ", ".join(f"{n} {r.wall_s:.0f} s" for n, r in out.items())
-        print(
-            f"\nFlagger tier: cluster up {up_s:.0f} s; {figures}; total "
-            f"{time.monotonic() - tier_started:.0f} s",
-            file=sys.stderr,
+        walls = ", ".join(
+            f"{n} {r.flagger.get('verdict', r.error[:60])} {r.wall_s:.0f} s" for n, r in out.items()
+        )
+        figures.append(
+            f"Flagger tier: cluster up {up_s:.0f} s; {walls}; total "
+            f"{time.monotonic() - tier_started:.0f} s"
         )
         if not was_running:
             lifecycle.down(say)
@@ -350,7 +353,9 @@ def test_faulty_release_is_rolled_back_by_flagger(results: dict[str, Result], na
     assert failed[0]["name"] == gate and failed[0]["value"] is not None
 
 
-def test_the_canary_before_the_load_test_fix_on_flagger(results: dict[str, Result]) -> None:
+def test_the_canary_before_the_load_test_fix_on_flagger(
+    results: dict[str, Result], figures: list[str]
+) -> None:
     """What the real Flagger does with the gapped Canary (only the rollout webhook's
     `hey`, a little longer than the interval): its first analysis finds no traffic,
     and so does every second one, until five failed checks roll it back."""
@@ -360,11 +365,7 @@ def test_the_canary_before_the_load_test_fix_on_flagger(results: dict[str, Resul
     assert analysed and analysed[0]["metrics"][0]["verdict"] == "no values found"
     no_values = sum(1 for t in analysed if t["metrics"] and t["metrics"][-1]["value"] is None)
     assert no_values == THRESHOLD and r.flagger["verdict"] == ROLLED_BACK, r.flagger["verdict"]
-    print(
-        f"\nbefore the fix: {r.flagger['verdict']}, {no_values} x no values found, states "
-        f"{compare(r.model, r.flagger).flagger_states}",
-        file=sys.stderr,
-    )
+    figures.append(f"before the fix: {r.flagger['verdict']}, {no_values} x no values found")
     # The fixed Canary (the healthy case) never saw an empty window.
     fixed = _ok(results.get("healthy")).flagger["ticks"]
     assert all(m["value"] is not None for t in fixed for m in t["metrics"])
@@ -374,12 +375,14 @@ def test_the_canary_before_the_load_test_fix_on_flagger(results: dict[str, Resul
 
 
 @pytest.mark.parametrize("name", [c.name for c in CASES])
-def test_the_model_agrees_with_flagger(results: dict[str, Result], name: str) -> None:
+def test_the_model_agrees_with_flagger(
+    results: dict[str, Result], name: str, figures: list[str]
+) -> None:
     r = _ok(results.get(name))
     assert r.model, "the model engine wrote no report"
     noise = frozenset() if r.case.scenario == "latency" else LATENCY_CHECKS
     result = compare(r.model, r.flagger, noise=noise)
-    print(f"\n[{name}]\n  " + "\n  ".join(result.lines()), file=sys.stderr)
+    figures.append(f"model vs Flagger [{name}]\n  " + "\n  ".join(result.lines()))
     assert result.agree, [*result.differences, *_failed_checks(r.flagger)]
     assert r.flagger["verdict"] == r.case.expect
 
