@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cluster import images, layout
@@ -97,6 +99,7 @@ def write_config(paths: Paths) -> Path:
         "tlsCert": str(paths.pki / "kubelet.crt"),
         "tlsKey": str(paths.pki / "kubelet.key"),
         "mountpointLog": str(paths.mountpoints),
+        "stopLog": str(paths.pod_stops),
         "programRoots": images.program_roots(paths.bin),
         "images": images.table_json(paths.bin),
     }
@@ -104,3 +107,39 @@ def write_config(paths: Paths) -> Path:
     f = paths.root / "kubelet.json"
     f.write_text(json.dumps(config, indent=2))
     return f
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodStop:
+    """One container's end when its pod was deleted, as the node recorded it."""
+
+    namespace: str
+    pod: str
+    container: str
+    signalled: float  # SIGTERM sent, epoch seconds
+    exit_code: int
+    after_s: float  # from SIGTERM to the exit
+    grace_s: float
+    killed: bool  # SIGKILL after the grace period
+
+
+def pod_stops(paths: Paths) -> list[PodStop]:
+    """Every container stop of this cluster's life (none yet: empty)."""
+    try:
+        lines = paths.pod_stops.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [_pod_stop(json.loads(line)) for line in lines if line.strip()]
+
+
+def _pod_stop(doc: dict[str, object]) -> PodStop:
+    return PodStop(
+        namespace=str(doc["namespace"]),
+        pod=str(doc["pod"]),
+        container=str(doc["container"]),
+        signalled=datetime.fromisoformat(str(doc["signalled"])).timestamp(),
+        exit_code=int(str(doc["exitCode"])),
+        after_s=float(str(doc["afterS"])),
+        grace_s=float(str(doc["graceS"])),
+        killed=bool(doc["killed"]),
+    )

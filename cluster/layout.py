@@ -73,6 +73,11 @@ class Paths:
         return self.root / "kubelet"
 
     @property
+    def pod_stops(self) -> Path:
+        """How each container of a deleted pod ended (cluster.kubelet.pod_stops)."""
+        return self.logs / "pod-stops.jsonl"
+
+    @property
     def mountpoints(self) -> Path:
         """Mount targets the kubelet created on the host; `down` removes them."""
         return self.root / "created-mountpoints"

@@ -24,6 +24,8 @@ type Config struct {
 	// MountpointLog records the mount targets the kubelet had to create on
 	// the host filesystem, so `down` removes them again.
 	MountpointLog string `json:"mountpointLog"`
+	// StopLog receives a StopRecord line for each container of a deleted pod.
+	StopLog string `json:"stopLog"`
 	// ProgramRoots are the host directories the local programs live in (the
 	// project, its virtualenv, the toolchain). A pod volume mounted on an
 	// ancestor (an emptyDir on /tmp) would hide them: the helper binds each

@@ -189,3 +189,34 @@ func TestWithKeptRebindsOnlyPathsAVolumeHides(t *testing.T) {
 		t.Fatalf("volumes changed: %+v", got)
 	}
 }
+
+func TestStopRecordsTellADrainFromAKill(t *testing.T) {
+	sent := time.Now()
+	ended := func(after time.Duration, code int32) *containerRuntime {
+		return &containerRuntime{
+			spec: corev1.Container{Name: "c"},
+			state: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: code, FinishedAt: metav1.NewTime(sent.Add(after)),
+			}},
+		}
+	}
+	pr := &podRuntime{pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}}
+	drained, slow, never := ended(5*time.Second, 0), ended(30*time.Second, 137), &containerRuntime{}
+	got := stopRecords(pr, []*containerRuntime{drained, slow, never}, sent, 30*time.Second, true)
+	if len(got) != 2 {
+		t.Fatalf("records = %+v, want 2 (a container that never ran has none)", got)
+	}
+	if got[0].Killed || got[0].ExitCode != 0 || got[0].AfterS != 5 || got[0].Pod != "p" {
+		t.Fatalf("the drained container: %+v", got[0])
+	}
+	if !got[1].Killed || got[1].ExitCode != 137 {
+		t.Fatalf("the killed container: %+v", got[1])
+	}
+	log := filepath.Join(t.TempDir(), "stops.jsonl")
+	appendStops(log, got)
+	appendStops(log, got[:1])
+	data, err := os.ReadFile(log)
+	if err != nil || strings.Count(string(data), "\n") != 3 {
+		t.Fatalf("stop log %q, %v: want 3 lines", data, err)
+	}
+}

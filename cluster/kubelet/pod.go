@@ -300,24 +300,30 @@ func (p *Provider) stop(pr *podRuntime, grace time.Duration) {
 	}
 	pr.stopping = true
 	var waits []chan struct{}
+	var signalled []*containerRuntime
 	for _, c := range pr.containers {
 		if c.proc != nil {
 			_ = c.proc.Signal(syscall.SIGTERM)
 			waits = append(waits, c.done)
+			signalled = append(signalled, c)
 		}
 	}
 	pr.mu.Unlock()
+	sent := time.Now()
 	pr.cancel()
 	deadline := time.After(grace)
+	killed := false
 	for _, w := range waits {
 		select {
 		case <-w:
 		case <-deadline:
+			killed = true
 			pr.killAll()
 			<-w
 		}
 	}
 	pr.mu.Lock()
+	appendStops(p.cfg.StopLog, stopRecords(pr, signalled, sent, grace, killed))
 	for _, c := range pr.containers {
 		if c.state.Terminated == nil {
 			c.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
@@ -335,6 +341,26 @@ func (p *Provider) stop(pr *podRuntime, grace time.Duration) {
 	_ = os.RemoveAll(filepath.Join(pr.dir, "volumes"))
 	close(pr.stopped)
 	p.notifyPod(pr)
+}
+
+// stopRecords describes how the signalled containers ended (pr.mu held).
+// After a SIGKILL every container still running then was killed; one that had
+// exited before it is told apart by its exit time.
+func stopRecords(pr *podRuntime, cs []*containerRuntime, sent time.Time, grace time.Duration, killed bool) []StopRecord {
+	var out []StopRecord
+	for _, c := range cs {
+		t := c.state.Terminated
+		if t == nil {
+			continue
+		}
+		after := t.FinishedAt.Sub(sent)
+		out = append(out, StopRecord{
+			Namespace: pr.pod.Namespace, Pod: pr.pod.Name, Container: c.spec.Name,
+			Signalled: sent, ExitCode: t.ExitCode, AfterS: after.Seconds(), GraceS: grace.Seconds(),
+			Killed: killed && after >= grace,
+		})
+	}
+	return out
 }
 
 func (pr *podRuntime) killAll() {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -112,3 +113,19 @@ def test_program_roots_cover_the_project_once(tmp_path):
     assert str(tmp_path.resolve()) in roots
     # The virtualenv inside the project is carried by the project's bind.
     assert not any(r != str(ROOT) and r.startswith(str(ROOT) + "/") for r in roots)
+
+
+def test_pod_stops_read_the_nodes_stop_log(tmp_path):
+    paths = layout.Paths(tmp_path)
+    assert kubelet.pod_stops(paths) == []  # no pod stopped yet
+    paths.logs.mkdir()
+    paths.pod_stops.write_text(
+        '{"namespace":"sre-demo","pod":"order-api-1","container":"order-api",'
+        '"signalled":"2026-12-01T14:20:01.123456789Z","exitCode":0,"afterS":5.2,'
+        '"graceS":30,"killed":false}\n'
+    )
+    (stop,) = kubelet.pod_stops(paths)
+    assert (stop.pod, stop.exit_code, stop.after_s, stop.killed) == ("order-api-1", 0, 5.2, False)
+    assert stop.signalled == pytest.approx(1796134801.123456)
+    config = json.loads(kubelet.write_config(paths).read_text())
+    assert config["stopLog"] == str(paths.pod_stops)  # where the node writes them

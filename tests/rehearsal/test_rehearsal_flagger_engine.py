@@ -336,6 +336,36 @@ def test_healthy_release_is_promoted_by_flagger(results: dict[str, Result]) -> N
     assert "<failure" not in r.junit
 
 
+@pytest.mark.parametrize("name", ["healthy", "errors"])
+def test_order_api_pods_end_by_sigterm_and_drain(results: dict[str, Result], name: str) -> None:
+    """Every order-api pod deleted during the run (the canary scaled to zero, the old
+    primary pods replaced at promotion) ended as Kubernetes asks: SIGTERM, then
+    order-api's shutdown delay and drain, exit 0, inside the grace period."""
+    from cluster import layout
+    from cluster.kubelet import pod_stops
+
+    r = _ok(results.get(name))
+    app = load_config(env={}).app
+    stops = [
+        s
+        for s in pod_stops(layout.paths())
+        if s.namespace == NAMESPACE
+        and s.pod.startswith(f"{CANARY}-")
+        # The scale-down comes with the verdict; the pods' deletion reaches the node
+        # just after it (the next case only scales pods up at its start).
+        and r.started_at <= s.signalled <= r.ended_at + 30
+    ]
+    canary = [s for s in stops if not s.pod.startswith(f"{CANARY}-primary-")]
+    assert canary, f"no canary pod was stopped during the {name} run: {stops}"
+    if name == "healthy":  # promotion rolls the primary to the new spec
+        assert len(stops) > len(canary), stops
+    for stop in stops:
+        assert stop.exit_code == 0 and not stop.killed, stop
+        # Readiness 503 at once, then the shutdown delay, then the drain.
+        assert app.shutdown_delay_s <= stop.after_s < stop.grace_s, stop
+        assert stop.grace_s == app.termination_grace_s, stop
+
+
 @pytest.mark.parametrize("name", ["errors", "latency"])
 def test_faulty_release_is_rolled_back_by_flagger(results: dict[str, Result], name: str) -> None:
     r = _ok(results.get(name))
