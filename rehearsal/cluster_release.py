@@ -180,6 +180,15 @@ def config_of(values_path: Path) -> StackConfig:
     return load_config(env={}, values_file=values_path)
 
 
+def _canary_docs(path: Path) -> tuple[list[Any], dict[str, Any]]:
+    """The documents of a synthesized Canary file, and its Canary."""
+    docs = list(yaml.safe_load_all(path.read_text()))
+    canary = next((d for d in docs if d and d.get("kind") == "Canary"), None)
+    if canary is None:
+        raise ConfigError(f"{path}: no Canary in this file")
+    return docs, canary
+
+
 # How far the pre-fix Canary's timing stays from each race it would otherwise run.
 RACE_MARGIN_S = 2
 
@@ -199,8 +208,7 @@ def without_load_start(
     hey runs interval + margin. So the next call surely finds hey running and is
     dropped, and the window after it surely starts after hey's last request."""
     path = folder / canary_file
-    docs = list(yaml.safe_load_all(path.read_text()))
-    canary = next(d for d in docs if d and d.get("kind") == "Canary")
+    docs, canary = _canary_docs(path)
     analysis = canary["spec"]["analysis"]
     window = max(round(parse_duration(str(m["interval"]))) for m in analysis["metrics"])
     interval = window + 2 * margin_s
@@ -214,4 +222,33 @@ def without_load_start(
         if hook in loads:
             cmd = hook["metadata"]["cmd"]
             hook["metadata"]["cmd"] = re.sub(r"-z\s+\S+", f"-z {interval + margin_s}s", cmd)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+# Not PromQL: Prometheus answers 400 bad_data, a query error rather than no values.
+FAILING_QUERY = "sum(rate(http_requests_total[{{ interval }}])) by ("
+
+
+def with_failing_query(
+    folder: Path, *, metric: str = "error-rate", canary_file: str = "30-canary.k8s.yaml"
+) -> None:
+    """The Canary with one template metric's query broken, to show what Flagger does
+    when a metric query errors (a failed check, as for no values)."""
+    path = folder / canary_file
+    docs, canary = _canary_docs(path)
+    metrics = canary["spec"]["analysis"]["metrics"]
+    ref = next((m.get("templateRef") for m in metrics if m["name"] == metric), None)
+    if not ref:
+        raise ConfigError(f"{path}: no template metric {metric!r} to break")
+    template = next(
+        (
+            d
+            for d in docs
+            if d and d.get("kind") == "MetricTemplate" and d["metadata"]["name"] == ref["name"]
+        ),
+        None,
+    )
+    if template is None:
+        raise ConfigError(f"{path}: MetricTemplate {ref['name']!r} not in this file")
+    template["spec"]["query"] = FAILING_QUERY
     path.write_text(yaml.safe_dump_all(docs, sort_keys=False))

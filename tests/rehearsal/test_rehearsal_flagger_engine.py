@@ -41,6 +41,7 @@ from rehearsal.cluster_release import (
     release_values,
     synthesize_release,
     time_settings,
+    with_failing_query,
     without_load_start,
 )
 from rehearsal.compare import compare
@@ -111,6 +112,13 @@ CASES = [
         expect=PROMOTED,
         extra={"canary": {**WIDE_GATES, "step_weights": [20, 50]}},
         canary_env={"ORDER_API_FAULT_ERROR_RATE": "0.04"},
+    ),
+    # A metric query Prometheus refuses (not PromQL): Flagger counts a failed check.
+    Case(
+        name="query-error",
+        scenario="healthy",
+        expect=ROLLED_BACK,
+        prepare=with_failing_query,
     ),
     Case(
         name="over-threshold",
@@ -381,6 +389,17 @@ def test_faulty_release_is_rolled_back_by_flagger(results: dict[str, Result], na
     assert failed, "a rollback without a failed metric"
     gate = "request-success-rate" if name == "errors" else "request-duration"
     assert failed[0]["name"] == gate and failed[0]["value"] is not None
+
+
+def test_a_metric_query_error_is_a_failed_check_on_flagger(results: dict[str, Result]) -> None:
+    """Flagger's answer to a query Prometheus refuses: "Metric query failed", a failed
+    check at every tick, then the rollback; the built-in metrics before it pass."""
+    r = _ok(results.get("query-error"))
+    assert r.flagger["verdict"] == ROLLED_BACK and r.flagger["max_canary_weight"] < MAX_WEIGHT
+    failed = [m for t in r.flagger["ticks"] for m in t["metrics"] if not m["passed"]]
+    assert len(failed) == THRESHOLD, failed
+    assert {m["name"] for m in failed} == {"error-rate"}, failed
+    assert all(m["value"] is None and "query failed" in m["verdict"] for m in failed), failed
 
 
 def test_the_canary_before_the_load_test_fix_on_flagger(

@@ -25,6 +25,7 @@ from rehearsal.cluster_release import (
     release_values,
     synthesize_release,
     time_settings,
+    with_failing_query,
     without_load_start,
 )
 from rehearsal.compare import compare
@@ -179,6 +180,22 @@ def test_the_canary_before_the_fix_has_only_the_rollout_load(tmp_path: Path) -> 
     assert loads[0].hey().duration_s == 16.0  # type: ignore[union-attr]
     assert {m.interval_s for m in canary.metrics} == {10.0}
     assert [h.name for h in canary.webhooks_of("pre-rollout")] == ["acceptance-test"]
+
+
+def test_a_failing_query_breaks_only_its_template(tmp_path: Path) -> None:
+    values = release_values(version="1.1.0", faults={}, times=time_settings(StackConfig()))
+    synthesize_release(values, tmp_path / "out", env={})
+    before = load_canary(tmp_path / "out")
+    with_failing_query(tmp_path / "out", metric="error-rate")
+    after = load_canary(tmp_path / "out")
+    changed = [
+        m.name
+        for m, n in zip(before.metrics, after.metrics, strict=True)
+        if (m.template and m.template.query) != (n.template and n.template.query)
+    ]
+    assert changed == ["error-rate"]
+    with pytest.raises(ConfigError, match="no template metric 'request-duration'"):
+        with_failing_query(tmp_path / "out", metric="request-duration")  # a built-in one
 
 
 def test_the_canary_version_is_new_to_the_cluster() -> None:
