@@ -345,7 +345,9 @@ def test_healthy_release_is_promoted_by_flagger(results: dict[str, Result]) -> N
 
 
 @pytest.mark.parametrize("name", ["healthy", "errors"])
-def test_order_api_pods_end_by_sigterm_and_drain(results: dict[str, Result], name: str) -> None:
+def test_order_api_pods_end_by_sigterm_and_drain(
+    results: dict[str, Result], name: str, figures: list[str]
+) -> None:
     """Every order-api pod deleted during the run (the canary scaled to zero, the old
     primary pods replaced at promotion) ended as Kubernetes asks: SIGTERM, then
     order-api's shutdown delay and drain, exit 0, inside the grace period."""
@@ -372,6 +374,11 @@ def test_order_api_pods_end_by_sigterm_and_drain(results: dict[str, Result], nam
         # Readiness 503 at once, then the shutdown delay, then the drain.
         assert app.shutdown_delay_s <= stop.after_s < stop.grace_s, stop
         assert stop.grace_s == app.termination_grace_s, stop
+    after = sorted(s.after_s for s in stops)
+    figures.append(
+        f"{name}: {len(stops)} order-api pods ({len(canary)} canary) ended by SIGTERM, "
+        f"exit 0, {after[0]:.1f}-{after[-1]:.1f} s after it (grace {stops[0].grace_s:g} s)"
+    )
 
 
 @pytest.mark.parametrize("name", ["errors", "latency"])
