@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 import pytest
@@ -26,7 +27,7 @@ def run(
     """Tick until a terminal phase; `answers(tick_number, stage)` decides each check."""
     status, transitions = Status(), []
     for number in range(1, limit + 1):
-        transition = tick(analysis, status, lambda stage, n=number: answers(n, stage))
+        transition = tick(analysis, status, functools.partial(answers, number))
         transitions.append(transition)
         status = transition.after
         if status.phase.terminal:

@@ -212,7 +212,7 @@ def test_json_prints_one_machine_readable_verdict(runs: dict[str, Run]) -> None:
 def test_junit_has_every_metric_and_the_verdict(runs: dict[str, Run]) -> None:
     run = runs["errors"]
     suite = ET.parse(run.extra["junit"]).getroot()
-    names = [c.get("name") for c in suite.iter("testcase")]
+    names = [c.get("name", "") for c in suite.iter("testcase")]
     metrics = [m["name"] for m in run.report["canary"]["metrics"]]
     assert sorted(names[:-1]) == sorted(metrics) and names[-1].endswith("verdict")
     failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
