@@ -12,6 +12,12 @@ and a machine shared with other work has such stalls. With `noise` given, a
 single failed check of one of those metrics on one side only is discounted
 (that tick passes, later failed-check counts drop by one) and reported in
 `tolerated`; a second one, or one the other side also has, is compared as is.
+
+A second, also by name (`same_failure`): gates that measure the same failures
+from two sources (Traefik's request-success-rate and order-api's error-rate).
+When the failed checks differ in one place only, at the same weight, and the
+two names there are both such gates, that check counts as the same failure
+and is reported in `tolerated`.
 """
 
 from __future__ import annotations
@@ -115,8 +121,26 @@ def _text(seq: Sequence[State]) -> str:
     return " -> ".join(f"{p[:4]} {w}%/{f}" for p, w, f in seq)
 
 
+def _gate_swap(
+    model: list[tuple[int, str]], flagger: list[tuple[int, str]], gates: frozenset[str]
+) -> int | None:
+    """The one place where the two sides failed different gates of `gates`, if that
+    is their only difference."""
+    if len(model) != len(flagger):
+        return None
+    places = [i for i, (m, f) in enumerate(zip(model, flagger, strict=True)) if m != f]
+    if len(places) != 1:
+        return None
+    (m_weight, m_name), (f_weight, f_name) = model[places[0]], flagger[places[0]]
+    return places[0] if m_weight == f_weight and {m_name, f_name} <= gates else None
+
+
 def compare(
-    model: Mapping[str, Any], flagger: Mapping[str, Any], *, noise: frozenset[str] = frozenset()
+    model: Mapping[str, Any],
+    flagger: Mapping[str, Any],
+    *,
+    noise: frozenset[str] = frozenset(),
+    same_failure: frozenset[str] = frozenset(),
 ) -> Comparison:
     tolerated: list[str] = []
     for side, report, other in (("model", model, flagger), ("Flagger", flagger, model)):
@@ -128,12 +152,21 @@ def compare(
                 model = _discounted(model, metric)
             else:
                 flagger = _discounted(flagger, metric)
+    model_failures, flagger_failures = failed_ticks(model), failed_ticks(flagger)
+    place = _gate_swap(model_failures, flagger_failures, same_failure)
+    if place is not None:
+        weight, name = model_failures[place]
+        tolerated.append(
+            f"one failed check at {weight} %: model {name}, Flagger "
+            f"{flagger_failures[place][1]} (the same failures, seen by two gates)"
+        )
+        flagger_failures[place] = model_failures[place]
     return Comparison(
         tolerated=tuple(tolerated),
         model_verdict=str(model.get("verdict")),
         flagger_verdict=str(flagger.get("verdict")),
         model_states=states(model),
         flagger_states=states(flagger),
-        model_failures=failed_ticks(model),
-        flagger_failures=failed_ticks(flagger),
+        model_failures=model_failures,
+        flagger_failures=flagger_failures,
     )

@@ -50,7 +50,7 @@ from rehearsal.report_data import outcome_json
 from rehearsal.scenarios import PROMOTED, ROLLED_BACK
 from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
 from stack.config import load_config
-from stack.names import LATENCY_P99, REQUEST_DURATION
+from stack.names import ERROR_RATE, LATENCY_P99, REQUEST_DURATION, REQUEST_SUCCESS_RATE
 from tests.cluster.conftest import require_cluster_prerequisites
 
 pytestmark = pytest.mark.live
@@ -67,6 +67,10 @@ PRIMARY_BACKEND, CANARY_BACKEND = (
 # Gates of the threshold cases: a 10 % error budget, so a window of 60 canary
 # orders (10 % of 600) measures the fault rate to about +-4 points.
 LATENCY_CHECKS = frozenset({REQUEST_DURATION, LATENCY_P99})
+# The same 5xx answers, counted by Traefik and by order-api and scraped at other
+# moments: one CI run saw Flagger fail error-rate (12.5 %) where the model failed
+# request-success-rate, at the same tick of the errors case.
+ERROR_GATES = frozenset({REQUEST_SUCCESS_RATE, ERROR_RATE})
 WIDE_GATES = {"success_rate_min_percent": 90.0, "error_rate_max_percent": 10.0}
 
 
@@ -437,7 +441,7 @@ def test_the_model_agrees_with_flagger(
     r = _ok(results.get(name))
     assert r.model, "the model engine wrote no report"
     noise = frozenset() if r.case.scenario == "latency" else LATENCY_CHECKS
-    result = compare(r.model, r.flagger, noise=noise)
+    result = compare(r.model, r.flagger, noise=noise, same_failure=ERROR_GATES)
     figures.append(f"model vs Flagger [{name}]\n  " + "\n  ".join(result.lines()))
     assert result.agree, [*result.differences, *_failed_checks(r.flagger)]
     assert r.flagger["verdict"] == r.case.expect

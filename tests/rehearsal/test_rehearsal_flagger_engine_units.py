@@ -554,3 +554,29 @@ def test_comparison_tolerates_one_one_sided_latency_failure_when_asked() -> None
     other = _promoted_run(1)
     other["ticks"][2]["metrics"][0]["name"] = "error-rate"
     assert not compare(model, other, noise=noise).agree
+
+
+def _rolled_back_run(*gates: str) -> dict[str, Any]:
+    """Failed checks at 10 %, one per gate given, then the rollback."""
+    ticks = [_tick("Progressing", 10, 0, passed=True)]
+    for n, gate in enumerate(gates, start=1):
+        ticks.append(_tick("Progressing", 10, n, passed=False, failing=gate))
+    return {"verdict": "rolled back", "ticks": [*ticks, _tick("Failed", 0, 0)]}
+
+
+def test_comparison_takes_one_check_of_another_error_gate_as_the_same_when_asked() -> None:
+    gates = frozenset({"request-success-rate", "error-rate"})
+    model = _rolled_back_run(*["request-success-rate"] * 3)
+    flagger = _rolled_back_run("request-success-rate", "request-success-rate", "error-rate")
+    assert not compare(model, flagger).agree  # not without asking
+    result = compare(model, flagger, same_failure=gates)
+    assert result.agree, result.differences
+    assert result.tolerated == (
+        "one failed check at 10 %: model request-success-rate, Flagger error-rate "
+        "(the same failures, seen by two gates)",
+    )
+    # Two such places, or a gate outside the set, are a difference.
+    two = _rolled_back_run("request-success-rate", "error-rate", "error-rate")
+    assert not compare(model, two, same_failure=gates).agree
+    latency = _rolled_back_run("request-success-rate", "request-success-rate", "latency-p99")
+    assert not compare(model, latency, same_failure=gates).agree

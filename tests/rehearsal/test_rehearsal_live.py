@@ -347,6 +347,18 @@ class Running:
     proc: subprocess.Popen[str]
     lines: queue.Queue[str]
     run: Run
+    # stderr is read all along: a child blocked on a full pipe would otherwise
+    # look like one that ignores its signal.
+    stderr: list[str] = field(default_factory=list)
+    stderr_reader: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        stream = self.proc.stderr
+        assert stream is not None
+        self.stderr_reader = threading.Thread(
+            target=lambda: self.stderr.extend(stream), daemon=True
+        )
+        self.stderr_reader.start()
 
 
 @pytest.fixture
@@ -373,8 +385,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 def _finish(r: Running) -> Run:
     r.run.returncode = r.proc.wait(timeout=60)
-    assert r.proc.stderr is not None
-    r.run.stderr = r.proc.stderr.read()
+    r.stderr_reader.join(timeout=10)
+    r.run.stderr = "".join(r.stderr)
     return r.run
 
 
