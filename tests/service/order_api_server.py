@@ -111,13 +111,19 @@ class OrderApiServer:
             self._log.close()
 
 
+def read_to_eof(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (or half-closes) its side."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def raw_exchange(server: OrderApiServer, request: bytes) -> tuple[str, dict[str, str], bytes]:
     """Send bytes as they are on a new connection; return (status line, headers, body)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = read_to_eof(sock)
     assert data, "no response at all"
     head, _, body = data.partition(b"\r\n\r\n")
     status, *header_lines = head.decode().split("\r\n")

@@ -18,7 +18,7 @@ import pytest
 
 from order_api import protocol, telemetry
 from tests.service.head_cases import FIELDS_8K, HOST, REJECTED_HEADS, get
-from tests.service.order_api_server import OrderApiServer, counter, raw_exchange
+from tests.service.order_api_server import OrderApiServer, counter, raw_exchange, read_to_eof
 
 pytestmark = pytest.mark.live
 
@@ -156,10 +156,7 @@ def _rejected_then_held(server: OrderApiServer) -> socket.socket:
     and that the client keeps open."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     sock.sendall(get(target=b"/" + b"a" * 64 * 1024))
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    assert data.startswith(b"HTTP/1.1 414 ")
+    assert read_to_eof(sock).startswith(b"HTTP/1.1 414 ")
     return sock
 
 

@@ -12,13 +12,11 @@ import pytest
 
 from order_api import settings, telemetry
 from order_api.settings import Settings, SettingsError
-from tests.service.order_api_server import OrderApiServer, counter
+from tests.service.order_api_server import OrderApiServer, counter, read_to_eof
 
 
 def read_response(sock: socket.socket) -> tuple[str, object]:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
+    data = read_to_eof(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     return head.split(b"\r\n")[0].decode(), json.loads(body)
 
