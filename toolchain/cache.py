@@ -47,7 +47,8 @@ def bin_path(name: str) -> Path:
     if not path.is_file():
         raise ToolchainError(
             f"{name} ({component.name} {component.version}) is not built in "
-            f"{cache_root()}: run `make toolchain`"
+            f"{cache_root()}: run `python -m toolchain build {component.name}` "
+            "(`make toolchain` builds every component)"
         )
     return path
 

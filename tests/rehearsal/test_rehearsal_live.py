@@ -463,7 +463,7 @@ def test_missing_prometheus_names_the_fix(tmp_path: Path) -> None:
     run = rehearse(tmp_path, timeout=60, ORDER_API_SRE_CACHE=str(empty))
     assert run.returncode == 2
     assert "prometheus not found" in run.stderr
-    assert "make toolchain" in run.stderr
+    assert "python -m toolchain build prometheus" in run.stderr
     assert "Traceback" not in run.stderr
     assert_cleaned_up(run)
 

@@ -51,7 +51,7 @@ def test_a_missing_binary_names_its_component_and_the_fix(empty_cache: Path) -> 
         toolchain.bin_path("kube-apiserver")
     message = str(raised.value)
     assert f"kube-apiserver (kubernetes {versions.KUBERNETES}) is not built" in message
-    assert "make toolchain" in message
+    assert "python -m toolchain build kubernetes" in message
     assert toolchain.bin_dirs() == []
 
 
