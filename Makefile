@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help toolchain synth test test-cluster test-fast snapshots run lint bench image dashboards rehearse setup clean
+.PHONY: help toolchain synth config-docs test test-cluster test-fast snapshots run lint bench image dashboards rehearse setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -30,6 +30,9 @@ test-cluster: setup toolchain ## Only the local-cluster and real-Flagger tiers (
 
 test-fast: setup ## Run the tests that start no real process (well under a minute)
 	$(PY) -m pytest -m 'not live' -q
+
+config-docs: $(VENV)/.installed ## Regenerate docs/configuration.md from the typed config
+	$(PY) -m stack.reference
 
 snapshots: setup ## Accept changed output snapshots after reviewing the diff
 	$(PY) -m pytest -q tests/synth/test_synth_snapshots.py tests/dashboards/test_dashboards_snapshots.py --snapshot-update

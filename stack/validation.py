@@ -154,7 +154,7 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
         ("monitoring.grafana_admin_secret", dns_subdomain(m.grafana_admin_secret),
          DNS_SUBDOMAIN_RULE),
         ("app.image_pull_secrets", all(dns_subdomain(s) for s in a.image_pull_secrets),
-         "each must be a Secret name: " + DNS_SUBDOMAIN_RULE),
+         "each " + DNS_SUBDOMAIN_RULE + " (a Secret name)"),
         ("app.image_repository", image_repository(a.image_repository),
          "must be an OCI repository: lowercase a-z, 0-9 path components joined by /, "
          "separated inside by . _ __ or - (an optional registry host first)"),
@@ -242,24 +242,41 @@ def _pinned(image: str) -> bool:
     return bool(name) and "/" not in tag and tag not in UNPINNED_TAGS
 
 
+# The Resources sections: each key a positive quantity, each request <= its limit.
+RESOURCE_SECTIONS = ("app.resources", "monitoring.prometheus_resources",
+                     "monitoring.grafana_resources")  # fmt: skip
+RESOURCE_RULE = "must be a positive Kubernetes quantity (e.g. 100m, 0.5, 256Mi); request <= limit"
+PINNED_RULE = "must be an image reference with a pinned tag (not latest)"
+
+
 def check_config(config: StackConfig) -> None:
     """Raise ConfigError listing every violated rule, each naming its field."""
-    m = config.monitoring
     problems = [f"{field}: {why} (got {_value(config, field)!r})"
                 for field, ok, why in _rules(config) if not ok]  # fmt: skip
-    for where, resources in (
-        ("app.resources", config.app.resources),
-        ("monitoring.prometheus_resources", m.prometheus_resources),
-        ("monitoring.grafana_resources", m.grafana_resources),
-    ):
+    for where in RESOURCE_SECTIONS:
+        resources = _value(config, where)
+        assert isinstance(resources, Resources)
         problems += _resource_problems(where, resources)
     problems += [
-        f"{field}: image must carry a pinned tag (got {image!r})"
+        f"{field}: {PINNED_RULE} (got {image!r})"
         for field, image in _image_rules(config)
         if not _pinned(image)
     ]
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def constraints(config: StackConfig) -> dict[str, list[str]]:
+    """Every rule's text by the field it names (for the configuration reference)."""
+    found: dict[str, list[str]] = {}
+    for field, _, why in _rules(config):
+        found.setdefault(field, []).append(why)
+    for where in RESOURCE_SECTIONS:
+        for key in ("cpu_request", "cpu_limit", "memory_request", "memory_limit"):
+            found.setdefault(f"{where}.{key}", []).append(RESOURCE_RULE)
+    for field, _ in _image_rules(config):
+        found.setdefault(field, []).append(PINNED_RULE)
+    return found
 
 
 def _value(config: StackConfig, dotted: str) -> object:

@@ -90,7 +90,7 @@ def test_prometheus_sizes_are_base_2() -> None:
          r"app\.image_registry: must be empty or a registry host"),
         ({"ORDER_API_SRE_APP__IMAGE_TAG": "-1.0"}, r"app\.image_tag: must be an image tag"),
         ({"ORDER_API_SRE_APP__IMAGE_PULL_SECRETS": "regcred,Bad_Secret"},
-         r"app\.image_pull_secrets: each must be a Secret name"),
+         r"app\.image_pull_secrets: each must be a DNS-1123 subdomain"),
         ({"ORDER_API_SRE_INGRESS__TRAEFIK_LATENCY_BUCKETS": "0.5,0.25"},
          r"ingress\.traefik_latency_buckets: must be increasing"),
         ({"ORDER_API_SRE_INGRESS__TRAEFIK_LATENCY_BUCKETS": "0.1,0.3,1.2,5"},

@@ -106,3 +106,18 @@ def test_cli_prints_the_error_and_exits_2_without_traceback(
     assert "Traceback" not in result.stderr
     # A rejected config leaves the previous output alone.
     assert (outdir / "keep.k8s.yaml").exists()
+
+
+def test_image_registry_and_pull_secrets_reach_the_pods(tmp_path: Path) -> None:
+    env = {
+        "ORDER_API_SRE_APP__IMAGE_REGISTRY": "registry.example.com:5000/team",
+        "ORDER_API_SRE_APP__IMAGE_PULL_SECRETS": "regcred",
+    }
+    pod = _objects(env, tmp_path)[("Deployment", NAME)]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example.com:5000/team/order-api:1.0.0"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_no_pull_secrets_no_empty_list(tmp_path: Path) -> None:
+    pod = _objects({}, tmp_path)[("Deployment", NAME)]["spec"]["template"]["spec"]
+    assert "imagePullSecrets" not in pod
