@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help toolchain synth config-docs test test-cluster test-fast snapshots run lint bench image dashboards rehearse setup clean
+.PHONY: help toolchain synth config-docs image push release test test-cluster test-fast snapshots run lint bench dashboards rehearse setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -48,8 +48,14 @@ lint: $(VENV)/.installed ## ruff check, ruff format --check and mypy over every 
 bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bare endpoint (ARGS=--check: exit 1 on a missed target)
 	$(PY) -m order_api.bench $(ARGS)
 
-image: ## Build the order-api container image (needs a Docker engine)
-	docker build -f service/Dockerfile -t order-api:$$($(PYTHON) -c 'import re,sys;print(re.search(r"__version__ = \"(.+)\"", open("service/order_api/__init__.py").read())[1])') .
+image: $(VENV)/.installed ## Build <registry>/<repository>:<tag> of VALUES with Docker, else buildah (prints it)
+	@$(PY) -m release image --values $(VALUES)
+
+push: $(VENV)/.installed ## Push that image with your existing registry login
+	@$(PY) -m release push --values $(VALUES)
+
+release: setup ## TAG=x.y.z: build that image, write the tag into VALUES, synthesize OUT
+	@$(PY) -m release release --tag "$(TAG)" --values $(VALUES) --output $(OUT)
 
 dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/dashboards/
 	$(PY) -m dashboards.build
