@@ -107,8 +107,6 @@ def test_the_image_runs_the_service_code(built: tuple[Engine, str, float]) -> No
             "run",
             "--isolation",
             "chroot",
-            "--network",
-            "none",
             container,
             "--",
             "python",
@@ -119,3 +117,29 @@ def test_the_image_runs_the_service_code(built: tuple[Engine, str, float]) -> No
         _buildah(engine, "rm", container)
     assert "imports ok" in out
     print(f"\nmake image took {seconds:.0f} s")
+
+
+def test_make_release_builds_writes_the_tag_and_synthesizes(
+    built: tuple[Engine, str, float], tmp_path: Path
+) -> None:
+    """On a copy of values.yaml: the image with the new tag exists, the file keeps
+    its comments with the new tag, and the output folder runs that image."""
+    values = tmp_path / "values.yaml"
+    values.write_text(DEFAULT_VALUES.read_text())
+    out = tmp_path / "dist"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "release", "TAG=1.0.1-rc.1",
+         f"VALUES={values}", f"OUT={out}"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    engine = built[0]
+    reference = result.stdout.strip().splitlines()[-1]
+    assert reference.endswith("order-api:1.0.1-rc.1")
+    _buildah(engine, "inspect", "--type", "image", reference)
+    assert "  image_tag: 1.0.1-rc.1\n" in values.read_text()
+    assert values.read_text().startswith(DEFAULT_VALUES.read_text().split("\n", 1)[0])
+    assert "image: order-api:1.0.1-rc.1" in (out / "20-order-api.k8s.yaml").read_text()
+    assert "k3s ctr images import" in result.stderr
+    assert "get canary" in result.stderr
+    _buildah(engine, "rmi", reference)
