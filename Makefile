@@ -8,15 +8,19 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help toolchain synth test test-cluster test-fast snapshots run lint bench image dashboards rehearse setup clean
+.PHONY: help toolchain synth config-docs image push release test test-cluster test-fast snapshots run lint bench dashboards rehearse setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
-	@$(PY) -m synth.main
+# The settings file and output folder of `make synth` (and `make release`).
+VALUES ?= $(or $(ORDER_API_SRE_VALUES),values.yaml)
+OUT ?= dist
+
+synth: setup ## Synthesize VALUES (values.yaml) into OUT (dist/), kept as it was on any error
+	@$(PY) -m synth.main --values $(VALUES) --output $(OUT)
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
 	$(PY) -m pytest --durations=8
@@ -26,6 +30,9 @@ test-cluster: setup toolchain ## Only the local-cluster and real-Flagger tiers (
 
 test-fast: setup ## Run the tests that start no real process (well under a minute)
 	$(PY) -m pytest -m 'not live' -q
+
+config-docs: $(VENV)/.installed ## Regenerate docs/configuration.md from the typed config
+	$(PY) -m stack.reference
 
 snapshots: setup ## Accept changed output snapshots after reviewing the diff
 	$(PY) -m pytest -q tests/synth/test_synth_snapshots.py tests/dashboards/test_dashboards_snapshots.py --snapshot-update
@@ -41,8 +48,14 @@ lint: $(VENV)/.installed ## ruff check, ruff format --check and mypy over every 
 bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bare endpoint (ARGS=--check: exit 1 on a missed target)
 	$(PY) -m order_api.bench $(ARGS)
 
-image: ## Build the order-api container image (needs a Docker engine)
-	docker build -f service/Dockerfile -t order-api:$$($(PYTHON) -c 'import re,sys;print(re.search(r"__version__ = \"(.+)\"", open("service/order_api/__init__.py").read())[1])') .
+image: $(VENV)/.installed ## Build <registry>/<repository>:<tag> of VALUES with Docker, else buildah (prints it)
+	@$(PY) -m release image --values $(VALUES)
+
+push: $(VENV)/.installed ## Push that image with your existing registry login
+	@$(PY) -m release push --values $(VALUES)
+
+release: setup ## TAG=x.y.z: build that image, write the tag into VALUES, synthesize OUT
+	@$(PY) -m release release --tag "$(TAG)" --values $(VALUES) --output $(OUT)
 
 dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/dashboards/
 	$(PY) -m dashboards.build

@@ -35,7 +35,8 @@ NON_SETTING_ENV = frozenset({VALUES_ENV, CACHE_ENV})
 
 # Traefik's request-duration buckets (seconds), finer than its default
 # (0.1, 0.3, 1.2, 5) so the 500 ms canary gate falls on a bucket edge. The
-# README's helm values and the rehearsal's Traefik both use these.
+# default of `ingress.traefik_latency_buckets`; the README's helm values and
+# the rehearsal's Traefik both use these.
 TRAEFIK_LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -58,8 +59,13 @@ class AppConfig:
     """The order-api workload."""
 
     name: str = "order-api"
+    # The image is `<image_registry>/<image_repository>:<image_tag>`; an empty
+    # registry leaves the reference as `<repository>:<tag>`.
+    image_registry: str = ""
     image_repository: str = "order-api"
     image_tag: str = "1.0.0"
+    # Secrets (type kubernetes.io/dockerconfigjson) the pods pull the image with.
+    image_pull_secrets: tuple[str, ...] = ()
     container_port: int = 8080
     service_port: int = 80
     resources: Resources = field(
@@ -82,7 +88,8 @@ class AppConfig:
 
     @property
     def image(self) -> str:
-        return f"{self.image_repository}:{self.image_tag}"
+        registry = f"{self.image_registry}/" if self.image_registry else ""
+        return f"{registry}{self.image_repository}:{self.image_tag}"
 
     @property
     def termination_grace_s(self) -> int:
@@ -102,6 +109,12 @@ class IngressConfig:
     # The Traefik helm release's Service in monitoring.traefik_namespace; the
     # canary load test enters through it so Traefik's metrics see the traffic.
     traefik_service: str = "traefik"
+    # The request-duration buckets (s) of the Traefik that serves the traffic;
+    # the latency gate must be one of them.
+    traefik_latency_buckets: tuple[float, ...] = TRAEFIK_LATENCY_BUCKETS
+    # k3s: synthesize the HelmChartConfig that gives kube-system's bundled
+    # Traefik these buckets and per-service metrics (no second Traefik).
+    k3s_traefik_config: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,12 +8,13 @@ config at synth time, naming the field.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from decimal import Decimal
 
 from order_api import telemetry
-from stack.config import TRAEFIK_LATENCY_BUCKETS, ConfigError, Resources, StackConfig
+from stack.config import ConfigError, Resources, StackConfig
 from stack.names import AppNames
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
@@ -37,6 +38,19 @@ _BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
+# The OCI distribution spec's repository grammar: lowercase path components
+# joined by /, each separated inside by ., _, __ or runs of -.
+REPOSITORY_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+# A registry host (RFC 1123 name, or an IPv4 address) and an optional port, as
+# in the Docker reference grammar.
+REGISTRY_HOST = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]{1,5})?"
+)
+DNS_LABEL_RULE = "must be a DNS-1123 label: 1-63 of a-z, 0-9, - (not starting or ending with -)"
+DNS_SUBDOMAIN_RULE = (
+    "must be a DNS-1123 subdomain: at most 253 of a-z, 0-9, - and . (labels joined by dots)"
 )
 MAX_APP_NAME = 63 - len(AppNames(name="", namespace="").primary)
 # Grafana 12 is OOM-killed at start below this (migrations, plugin loading).
@@ -81,6 +95,47 @@ def _resource_problems(where: str, r: Resources) -> Iterator[str]:
                    f"(got {getattr(r, request)!r} > {getattr(r, limit)!r})")  # fmt: skip
 
 
+def dns_label(text: str) -> bool:
+    return len(text) <= 63 and bool(DNS_LABEL.fullmatch(text))
+
+
+def dns_subdomain(text: str) -> bool:
+    return bool(DNS_NAME.fullmatch(text))
+
+
+def _registry_like(component: str) -> bool:
+    """Docker's rule: a first component with a dot or a port, or localhost, is a registry."""
+    return "." in component or ":" in component or component == "localhost"
+
+
+def image_repository(text: str) -> bool:
+    """An OCI repository, optionally led by a registry host (`ghcr.io/org/app`)."""
+    parts = text.split("/")
+    if len(parts) > 1 and _registry_like(parts[0]):
+        if not REGISTRY_HOST.fullmatch(parts[0]):
+            return False
+        parts = parts[1:]
+    return len(text) <= 255 and all(REPOSITORY_COMPONENT.fullmatch(p) for p in parts)
+
+
+def image_registry(text: str) -> bool:
+    """Empty (no registry), or a host[:port] optionally followed by repository path components."""
+    if not text:
+        return True
+    host, *path = text.split("/")
+    return bool(REGISTRY_HOST.fullmatch(host)) and all(
+        REPOSITORY_COMPONENT.fullmatch(p) for p in path
+    )
+
+
+def _percent(value: float) -> bool:
+    return 0 <= value <= 100
+
+
+def _increasing(values: tuple[float, ...]) -> bool:
+    return all(x < y for x, y in itertools.pairwise(values))
+
+
 def _on_edge(gate_s: float, buckets: tuple[float, ...]) -> bool:
     return any(abs(edge - gate_s) < 1e-9 for edge in buckets)
 
@@ -89,14 +144,35 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
     """(field, ok, why) for every rule."""
     a, k, m, i = c.app, c.canary, c.monitoring, c.ingress
     gate_s = k.latency_max_ms / 1000
-    increasing = all(x < y for x, y in zip(k.step_weights, k.step_weights[1:], strict=False))
+    traefik_buckets = i.traefik_latency_buckets
     return [
-        ("namespace", bool(DNS_LABEL.fullmatch(c.namespace)) and len(c.namespace) <= 63,
-         "must be a DNS label: 1-63 of a-z, 0-9, - (not starting or ending with -)"),
+        ("namespace", dns_label(c.namespace), DNS_LABEL_RULE),
+        ("monitoring.traefik_namespace", dns_label(m.traefik_namespace), DNS_LABEL_RULE),
+        ("monitoring.flagger_namespace", dns_label(m.flagger_namespace), DNS_LABEL_RULE),
+        ("ingress.traefik_service", dns_label(i.traefik_service), DNS_LABEL_RULE),
+        ("monitoring.prometheus_service", dns_label(m.prometheus_service), DNS_LABEL_RULE),
+        ("monitoring.grafana_admin_secret", dns_subdomain(m.grafana_admin_secret),
+         DNS_SUBDOMAIN_RULE),
+        ("app.image_pull_secrets", all(dns_subdomain(s) for s in a.image_pull_secrets),
+         "each " + DNS_SUBDOMAIN_RULE + " (a Secret name)"),
+        ("app.image_repository", image_repository(a.image_repository),
+         "must be an OCI repository: lowercase a-z, 0-9 path components joined by /, "
+         "separated inside by . _ __ or - (an optional registry host first)"),
+        ("app.image_registry", image_registry(a.image_registry),
+         "must be empty or a registry host[:port] (RFC 1123), optionally with lowercase "
+         "path components (ghcr.io/org)"),
+        ("canary.success_rate_min_percent", _percent(k.success_rate_min_percent),
+         "must be a percentage 0..100"),
+        ("canary.error_rate_max_percent", _percent(k.error_rate_max_percent),
+         "must be a percentage 0..100"),
+        ("ingress.traefik_latency_buckets",
+         bool(traefik_buckets) and traefik_buckets[0] > 0 and _increasing(traefik_buckets),
+         "must be increasing positive bucket edges in seconds"),
         ("app.name", bool(DNS_LABEL.fullmatch(a.name)) and len(a.name) <= MAX_APP_NAME,
          f"must be a DNS label of at most {MAX_APP_NAME} characters "
          "(Flagger names the primary `<name>-primary`)"),
-        ("ingress.host", bool(DNS_NAME.fullmatch(i.host)), "must be a DNS name"),
+        ("ingress.host", dns_subdomain(i.host),
+         "must be an RFC 1123 host name: lowercase labels of a-z, 0-9, - joined by dots"),
         ("app.image_tag", a.image_tag not in UNPINNED_TAGS, "must be a pinned tag, not 'latest'"),
         ("app.image_tag", bool(IMAGE_TAG.fullmatch(a.image_tag)),
          "must be an image tag: 1-128 of letters, digits, _ . - (not starting with . or -)"),
@@ -117,7 +193,7 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          "and Traefik defaults a missing weight to 1, so at 100 the primary still gets 1/101"),
         ("canary.step_weight", 1 <= k.step_weight <= k.max_weight,
          "must be 1..canary.max_weight"),
-        ("canary.step_weights", increasing and all(1 <= w <= MAX_CANARY_WEIGHT
+        ("canary.step_weights", _increasing(k.step_weights) and all(1 <= w <= MAX_CANARY_WEIGHT
                                                    for w in k.step_weights),
          f"must be increasing weights in 1..{MAX_CANARY_WEIGHT} (the last is the max weight; "
          "Traefik would give a 0-weight primary 1/101 at 100)"),
@@ -125,10 +201,10 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          "must cover at least two scrapes (2 x monitoring.scrape_interval_s)"),
         ("canary.load_rps", k.load_rps >= 1, "must be at least 1"),
         ("canary.latency_max_ms",
-         _on_edge(gate_s, telemetry.LATENCY_BUCKETS) and _on_edge(gate_s, TRAEFIK_LATENCY_BUCKETS),
+         _on_edge(gate_s, telemetry.LATENCY_BUCKETS) and _on_edge(gate_s, traefik_buckets),
          "must fall on a bucket edge of both the app's histogram "
          f"(order_api.telemetry.LATENCY_BUCKETS, s: {_edges(telemetry.LATENCY_BUCKETS)}) and "
-         f"Traefik's (stack.config.TRAEFIK_LATENCY_BUCKETS, s: {_edges(TRAEFIK_LATENCY_BUCKETS)}), "
+         f"Traefik's (ingress.traefik_latency_buckets, s: {_edges(traefik_buckets)}), "
          "or the p99 checks read the next edge up"),
         ("monitoring.scrape_interval_s", m.scrape_interval_s >= 1, "must be at least 1"),
         ("monitoring.prometheus_port", 1 <= m.prometheus_port <= 65535, "must be a TCP port"),
@@ -166,24 +242,41 @@ def _pinned(image: str) -> bool:
     return bool(name) and "/" not in tag and tag not in UNPINNED_TAGS
 
 
+# The Resources sections: each key a positive quantity, each request <= its limit.
+RESOURCE_SECTIONS = ("app.resources", "monitoring.prometheus_resources",
+                     "monitoring.grafana_resources")  # fmt: skip
+RESOURCE_RULE = "must be a positive Kubernetes quantity (e.g. 100m, 0.5, 256Mi); request <= limit"
+PINNED_RULE = "must be an image reference with a pinned tag (not latest)"
+
+
 def check_config(config: StackConfig) -> None:
     """Raise ConfigError listing every violated rule, each naming its field."""
-    m = config.monitoring
     problems = [f"{field}: {why} (got {_value(config, field)!r})"
                 for field, ok, why in _rules(config) if not ok]  # fmt: skip
-    for where, resources in (
-        ("app.resources", config.app.resources),
-        ("monitoring.prometheus_resources", m.prometheus_resources),
-        ("monitoring.grafana_resources", m.grafana_resources),
-    ):
+    for where in RESOURCE_SECTIONS:
+        resources = _value(config, where)
+        assert isinstance(resources, Resources)
         problems += _resource_problems(where, resources)
     problems += [
-        f"{field}: image must carry a pinned tag (got {image!r})"
+        f"{field}: {PINNED_RULE} (got {image!r})"
         for field, image in _image_rules(config)
         if not _pinned(image)
     ]
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def constraints(config: StackConfig) -> dict[str, list[str]]:
+    """Every rule's text by the field it names (for the configuration reference)."""
+    found: dict[str, list[str]] = {}
+    for field, _, why in _rules(config):
+        found.setdefault(field, []).append(why)
+    for where in RESOURCE_SECTIONS:
+        for key in ("cpu_request", "cpu_limit", "memory_request", "memory_limit"):
+            found.setdefault(f"{where}.{key}", []).append(RESOURCE_RULE)
+    for field, _ in _image_rules(config):
+        found.setdefault(field, []).append(PINNED_RULE)
+    return found
 
 
 def _value(config: StackConfig, dotted: str) -> object:

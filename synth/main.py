@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "dist"
+# The committed settings dist/ is synthesized from (the drift test reads it too).
+DEFAULT_VALUES = ROOT / "values.yaml"
 MANIFEST_SUFFIX = ".k8s.yaml"
 DASHBOARDS_SUBDIR = "dashboards"
 # The cdk8s CLI empties its output folder before it runs the app, and names it
@@ -48,6 +50,7 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     from synth.charts.canary import CanaryChart
     from synth.charts.grafana import GrafanaChart
     from synth.charts.ingress import IngressChart
+    from synth.charts.k3s_traefik import K3sTraefikChart
     from synth.charts.namespace import NamespaceChart
     from synth.charts.network_policies import NetworkPoliciesChart
     from synth.charts.order_api import OrderApiChart
@@ -65,6 +68,8 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
         app, "30-canary", config=config, target=workload.deployment, autoscaler=workload.hpa
     )
     IngressChart(app, "40-ingress", config=config)
+    if config.ingress.k3s_traefik_config:
+        K3sTraefikChart(app, "45-k3s-traefik", config=config)
     PrometheusChart(app, "50-prometheus", config=config)
     GrafanaChart(app, "60-grafana", config=config)
     return app
@@ -118,9 +123,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m synth.main",
         description="Synthesize the order-api stack (Kubernetes, Flagger, Traefik, Prometheus, "
         "Grafana) into one folder for `kubectl apply -f`.",
-        epilog=f"Settings come from the defaults, a values file ({VALUES_ENV}=values.yaml) and "
-        "ORDER_API_SRE_<SECTION>__<FIELD> variables; see README.md. Exit status: 0 written, "
-        "2 bad configuration or output folder (the old output is kept).",
+        epilog="Settings come from the defaults, a values file (values.yaml unless --values or "
+        f"{VALUES_ENV} names another) and ORDER_API_SRE_<SECTION>__<FIELD> variables; every key "
+        "is in docs/configuration.md. Exit status: 0 written, 2 bad configuration or output "
+        "folder (the old output is kept).",
     )
     parser.add_argument(
         "--output",
@@ -128,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
         help="folder to write (default: dist/, or the cdk8s CLI's output folder)",
     )
     parser.add_argument(
-        "--values", type=Path, help=f"values file (default: ${VALUES_ENV} when set)"
+        "--values",
+        type=Path,
+        help=f"values file (default: ${VALUES_ENV} when set, else values.yaml at the root)",
     )
     what = parser.add_mutually_exclusive_group()
     what.add_argument(
@@ -155,8 +163,15 @@ def _output(args: argparse.Namespace) -> tuple[Path, Path | None]:
     return Path(cli_outdir), None
 
 
+def values_file(args: argparse.Namespace) -> Path | None:
+    """--values, else the environment's values file, else the committed values.yaml."""
+    if args.values is not None:
+        return args.values
+    return None if os.environ.get(VALUES_ENV) else DEFAULT_VALUES
+
+
 def run(args: argparse.Namespace) -> int:
-    config = load_config(values_file=args.values)
+    config = load_config(values_file=values_file(args))
     if args.print_config:
         _print_config(config)
         return 0

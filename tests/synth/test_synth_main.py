@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.synth.synth_harness import DIST, ROOT, clean_env, tree
@@ -77,3 +78,37 @@ def test_a_successful_synth_replaces_stale_files(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (out / "99-stale.k8s.yaml").exists()
     assert tree(out) == tree(DIST)
+
+
+def test_make_synth_writes_a_profile_into_its_own_folder(tmp_path: Path) -> None:
+    """`make synth VALUES=values/k3s.yaml OUT=...`: the profile, atomically, dist/ untouched."""
+    before = tree(DIST)
+    out = tmp_path / "dist-k3s"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "synth", "VALUES=values/k3s.yaml", f"OUT={out}"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    policies = (out / "10-network-policies.k8s.yaml").read_text()
+    assert "kubernetes.io/metadata.name: kube-system" in policies
+    assert "kind: HelmChartConfig" in (out / "45-k3s-traefik.k8s.yaml").read_text()
+    assert tree(DIST) == before
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "field"),
+    [
+        ("canary", "success_rate_min_percent: 150", "canary.success_rate_min_percent"),
+        ("monitoring", "flagger_namespace: Flagger System", "monitoring.flagger_namespace"),
+        ("app", "image_repository: UPPER/Case", "app.image_repository"),
+    ],
+)
+def test_a_bad_values_file_exits_2_naming_the_field(
+    tmp_path: Path, setting: str, value: str, field: str
+) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(f"{setting}:\n  {value}\n")
+    result = _synth("--values", str(values), "--check")
+    assert result.returncode == 2
+    assert f"synth: configuration error: {field}:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -19,9 +19,11 @@ from tests.synth.synth_harness import DIST, ROOT, clean_env, load_manifests, tre
 FIX = "run `make synth` and commit dist/"
 
 
-def test_committed_dist_matches_a_fresh_synth(synthesized: Synthesized) -> None:
+def test_committed_dist_matches_a_fresh_synth_of_values_yaml(
+    synthesized_from_values: Path,
+) -> None:
     assert DIST.is_dir(), f"dist/ is missing: {FIX}"
-    committed, fresh = tree(DIST), tree(synthesized.outdir)
+    committed, fresh = tree(DIST), tree(synthesized_from_values)
     stale = sorted(set(committed) ^ set(fresh))
     assert not stale, f"dist/ has missing or extra files {stale}: {FIX}"
     changed = sorted(name for name in fresh if committed[name] != fresh[name])
@@ -30,7 +32,7 @@ def test_committed_dist_matches_a_fresh_synth(synthesized: Synthesized) -> None:
 
 @pytest.mark.live
 def test_cdk8s_cli_and_python_entry_point_write_identical_dist(
-    synthesized: Synthesized, tmp_path: Path
+    synthesized_from_values: Path, tmp_path: Path
 ) -> None:
     out = tmp_path
     # No upgrade check: it calls the npm registry, and tests stay offline.
@@ -55,7 +57,7 @@ def test_cdk8s_cli_and_python_entry_point_write_identical_dist(
     )  # fmt: skip
     assert direct.returncode == 0, direct.stderr
     assert "end-of-life" not in direct.stdout + direct.stderr
-    reference = tree(synthesized.outdir)
+    reference = tree(synthesized_from_values)
     assert tree(out / "cli") == reference
     assert tree(out / "direct") == reference
 

@@ -106,3 +106,44 @@ def test_cli_prints_the_error_and_exits_2_without_traceback(
     assert "Traceback" not in result.stderr
     # A rejected config leaves the previous output alone.
     assert (outdir / "keep.k8s.yaml").exists()
+
+
+def test_image_registry_and_pull_secrets_reach_the_pods(tmp_path: Path) -> None:
+    env = {
+        "ORDER_API_SRE_APP__IMAGE_REGISTRY": "registry.example.com:5000/team",
+        "ORDER_API_SRE_APP__IMAGE_PULL_SECRETS": "regcred",
+    }
+    pod = _objects(env, tmp_path)[("Deployment", NAME)]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example.com:5000/team/order-api:1.0.0"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_no_pull_secrets_no_empty_list(tmp_path: Path) -> None:
+    pod = _objects({}, tmp_path)[("Deployment", NAME)]["spec"]["template"]["spec"]
+    assert "imagePullSecrets" not in pod
+
+
+def test_the_k3s_profile_follows_the_bundled_traefik(tmp_path: Path) -> None:
+    """One setting (kube-system, Service traefik) moves the policy, scrape job and URLs."""
+    values = ROOT / "values" / "k3s.yaml"
+    objects = _objects({VALUES_ENV: str(values)}, tmp_path)
+    (peer,) = objects[("NetworkPolicy", f"allow-{NAME}-from-traefik")]["spec"]["ingress"][0]["from"]
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+    }
+    assert peer["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "traefik"}}
+    prometheus_yml = yaml.safe_load(
+        objects[("ConfigMap", "prometheus-config")]["data"]["prometheus.yml"]
+    )
+    traefik_job = next(j for j in prometheus_yml["scrape_configs"] if j["job_name"] == "traefik")
+    assert traefik_job["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["kube-system"]
+    webhooks = objects[("Canary", NAME)]["spec"]["analysis"]["webhooks"]
+    load = next(w for w in webhooks if w["name"] == "load-test")
+    assert "http://traefik.kube-system/" in load["metadata"]["cmd"]
+    hcc = objects[("HelmChartConfig", "traefik")]
+    assert hcc["metadata"]["namespace"] == "kube-system"
+    chart_values = yaml.safe_load(hcc["spec"]["valuesContent"])
+    assert chart_values["metrics"]["prometheus"]["buckets"] == "0.05,0.1,0.25,0.5,1,2.5,5"
+    # No second Traefik and no metrics-server in the profile's output.
+    assert not [k for k in objects if k[0] in {"Deployment", "DaemonSet"} and "traefik" in k[1]]
+    assert not [k for k in objects if "metrics-server" in k[1]]

@@ -12,13 +12,14 @@ import pytest
 
 from tests.synth.conftest import Synthesized
 from tests.synth.synth_harness import Manifest
-from tests.synth.test_synth_snapshots import CHARTS, chart_objects, config_for
+from tests.synth.test_synth_snapshots import CHARTS, PROFILE_CHARTS, chart_objects, config_for
 from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
-# API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
-CUSTOM_GROUPS = {"flagger.app", "traefik.io"}
+# API groups served by the CRDs (Flagger, Traefik, k3s's helm-controller), not
+# by Kubernetes itself.
+CUSTOM_GROUPS = {"flagger.app", "traefik.io", "helm.cattle.io"}
 
 
 def _is_custom(m: Manifest) -> bool:
@@ -152,3 +153,35 @@ def test_override_configs_validate_against_their_crds(config_name: str) -> None:
         ).iter_errors(o)
     ]
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_CHARTS))
+def test_profiles_validate_strictly(profile: str) -> None:
+    """Each committed profile (values/*.yaml): built-in kinds against every
+    supported Kubernetes strictly, custom resources against their CRDs."""
+    config = config_for(profile)
+    objects = [o for chart in PROFILE_CHARTS[profile] for o in chart_objects(config, chart)]
+    errors = []
+    for o in objects:
+        label = f"{o['kind']}/{o['metadata']['name']}"
+        if o["apiVersion"].rpartition("/")[0] in CUSTOM_GROUPS:
+            schema = _crd_schemas()[(o["apiVersion"], o["kind"])]
+            validator = jsonschema.Draft7Validator(schema)
+            errors += [f"{label}: {e.message}" for e in validator.iter_errors(o)]
+            continue
+        for version in (KUBERNETES_MINORS[0], KUBERNETES_MINORS[-1]):
+            try:
+                kubernetes_validate.validate(o, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                errors.append(f"{label} ({version}): {exc.message} at {list(exc.path)}")
+    assert not errors, "\n".join(errors)
+
+
+def test_the_helm_chart_config_schema_is_strict() -> None:
+    """A typo in the HelmChartConfig must fail the CRD validation above."""
+    config = config_for("k3s")
+    (hcc,) = [o for o in chart_objects(config, "45-k3s-traefik") if o["kind"] == "HelmChartConfig"]
+    schema = _crd_schemas()[(hcc["apiVersion"], "HelmChartConfig")]
+    assert jsonschema.Draft7Validator(schema).is_valid(hcc)
+    hcc["spec"]["valueContent"] = hcc["spec"].pop("valuesContent")
+    assert not jsonschema.Draft7Validator(schema).is_valid(hcc)
