@@ -25,21 +25,22 @@ def _flagger_chart_version() -> str:
     return str(chart["version"])
 
 
-def _helm_installs() -> list[str]:
+def _helm_installs(page: Path) -> list[str]:
     """Every `helm install`/`helm upgrade --install` command, continuation lines joined."""
-    text = DEPLOY.read_text().replace("\\\n", " ")
+    text = page.read_text().replace("\\\n", " ")
     return [line.strip() for line in text.splitlines()
             if re.match(r"\s*helm (upgrade --install|install)\b", line)]  # fmt: skip
 
 
-def test_every_helm_install_pins_the_tested_chart_version() -> None:
+@pytest.mark.parametrize("page", [DEPLOY, ROOT / "README.md"], ids=lambda p: p.name)
+def test_every_helm_install_pins_the_tested_chart_version(page: Path) -> None:
     expected = {
         "flagger/flagger": _flagger_chart_version(),
         "traefik/traefik": versions.TRAEFIK_CHART,
         "metrics-server/metrics-server": versions.METRICS_SERVER_CHART,
     }
-    installs = _helm_installs()
-    assert installs, "docs/deploy.md lost its helm installs"
+    installs = _helm_installs(page)
+    assert installs, f"{page.name} lost its helm installs"
     charts = set()
     for line in installs:
         match = re.search(r"\s(\S+/\S+)\s.*--version[ =](\S+)", line)
