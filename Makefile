@@ -39,7 +39,7 @@ lint: $(VENV)/.installed ## ruff check, ruff format --check and mypy over every 
 	$(PY) -m mypy
 
 bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bare endpoint (ARGS=--check: exit 1 on a missed target)
-	$(PY) -m order_api.bench $(ARGS)
+	$(PY) -m perf.bench $(ARGS)
 
 image: ## Build the order-api container image (needs a Docker engine)
 	docker build -f service/Dockerfile -t order-api:$$($(PYTHON) -c 'import re,sys;print(re.search(r"__version__ = \"(.+)\"", open("service/order_api/__init__.py").read())[1])') .
