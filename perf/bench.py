@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -26,7 +27,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -39,7 +39,7 @@ EXIT_MISSED = 1
 SIDES = ("plain", "guard", "order")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Targets:
     """What `--check` holds the medians of one run to (issue 26), in one place."""
 
@@ -51,7 +51,7 @@ class Targets:
 TARGETS = Targets()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SocketErrors:
     """wrk's "Socket errors" line; a refused reconnect shows up as a write error."""
 
@@ -61,13 +61,16 @@ class SocketErrors:
     timeout: int = 0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Result:
     requests_per_s: float
     p99_ms: float
     non_2xx: int
     errors: SocketErrors
     requests: int = 0
+    # The server's CPU time per answered request: unlike req/s, this barely
+    # moves when other processes compete for the cores.
+    cpu_us: float = 0.0
 
     @property
     def socket_errors(self) -> int:
@@ -157,6 +160,20 @@ def run_wrk(
     return parse_wrk(completed.stdout)
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time `pid` has run, in nanoseconds (Linux /proc/<pid>/schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def measured_run(wrk: str, server: tuple[str, int], script: Path, **load: int) -> Result:
+    """run_wrk against `server` (URL, pid), with the server's CPU time per request."""
+    url, pid = server
+    before = cpu_ns(pid)
+    result = run_wrk(wrk, url, script, **load)
+    spent_us = (cpu_ns(pid) - before) / 1000
+    return dataclasses.replace(result, cpu_us=spent_us / max(result.requests, 1))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m perf.bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds (%(default)s)")
@@ -224,14 +241,14 @@ def local_server(extra_env: dict[str, str], output: IO[bytes]) -> Iterator[tuple
 
 
 @contextlib.contextmanager
-def plain_server(output: IO[bytes]) -> Iterator[str]:
-    """The plain Sanic app (perf.plain_sanic) on a free loopback port: its order URL."""
+def plain_server(output: IO[bytes]) -> Iterator[tuple[str, int]]:
+    """The plain Sanic app (perf.plain_sanic) on a free loopback port: (order URL, pid)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}{telemetry.ORDER_PATH}"
     command = [sys.executable, "-m", "perf.plain_sanic", "--port", str(port)]
     probe = urllib.request.Request(url, data=ORDER_BODY.encode(), method="POST")
-    with serve(command, dict(os.environ), probe, output):
-        yield url
+    with serve(command, dict(os.environ), probe, output) as pid:
+        yield url, pid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,23 +261,23 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with (
                 log.open("wb") as log_file,
-                plain_server(log_file) as plain_url,
-                local_server({settings.ENV_BENCH_BARE: "1"}, log_file) as (guard_base, _),
-                local_server({}, log_file) as (order_base, _),
+                plain_server(log_file) as plain,
+                local_server({settings.ENV_BENCH_BARE: "1"}, log_file) as (guard_base, guard_pid),
+                local_server({}, log_file) as (order_base, order_pid),
             ):
-                urls = {
-                    "plain": plain_url,
-                    "guard": guard_base + BARE_PATH,
-                    "order": order_base + telemetry.ORDER_PATH,
+                servers = {
+                    "plain": plain,
+                    "guard": (guard_base + BARE_PATH, guard_pid),
+                    "order": (order_base + telemetry.ORDER_PATH, order_pid),
                 }
-                return _measure(wrk, urls, script, args)
+                return _measure(wrk, servers, script, args)
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             print(log.read_text(errors="replace"), file=sys.stderr, end="")
             return 1
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Summary:
     """The medians of one run: ratios are per round, then the median of the rounds."""
 
@@ -294,44 +311,58 @@ def misses(summary: Summary, targets: Targets = TARGETS) -> list[str]:
     return missed
 
 
-_ROW = "{:>5} " + " ".join(["{:>11} {:>12}"] * len(SIDES)) + " {:>11} {:>11}"
+def _row(cells: list[str]) -> str:
+    """One table line: the round, then req/s, p99 and CPU per request of each side, then ratios."""
+    first, *per_side, guard, order = cells
+    sides = [" ".join(f"{c:>7}" for c in per_side[i : i + 3]) for i in range(0, len(per_side), 3)]
+    return f"{first:>5} | " + " | ".join(sides) + f" | {guard:>11} {order:>11}"
 
 
-def _measure(wrk: str, urls: dict[str, str], script: Path, args: argparse.Namespace) -> int:
+def _measure(
+    wrk: str, servers: dict[str, tuple[str, int]], script: Path, args: argparse.Namespace
+) -> int:
     load = {"connections": args.connections, "threads": args.threads}
     print(
         f"wrk: {args.connections} connections, {args.threads} thread(s), "
         f"{args.rounds} rounds x {args.duration} s per server, warm-up {args.warmup} s each"
     )
-    for url in urls.values():
+    for url, _ in servers.values():
         run_wrk(wrk, url, script, duration_s=args.warmup, **load)
 
     results: dict[str, list[Result]] = {side: [] for side in SIDES}
-    columns = [f"{side} {what}" for side in SIDES for what in ("req/s", "p99 ms")]
-    print(_ROW.format("round", *columns, "guard/plain", "order/plain"))
+    print(_row(["", *[f"{side:^23}" for side in SIDES], "", ""]).replace(" |", "  ", 1))
+    print(
+        _row(["round", *["req/s", "p99 ms", "cpu us"] * len(SIDES), "guard/plain", "order/plain"])
+    )
     for n in range(args.rounds):
         for side in SIDES if n % 2 == 0 else tuple(reversed(SIDES)):
-            results[side].append(run_wrk(wrk, urls[side], script, duration_s=args.duration, **load))
+            result = measured_run(wrk, servers[side], script, duration_s=args.duration, **load)
+            results[side].append(result)
         last = {side: results[side][-1] for side in SIDES}
-        cells = []
-        for side in SIDES:
-            cells += [f"{last[side].requests_per_s:.0f}", f"{last[side].p99_ms:.2f}"]
+        cells = [str(n + 1)]
+        for r in last.values():
+            cells += [f"{r.requests_per_s:.0f}", f"{r.p99_ms:.2f}", f"{r.cpu_us:.1f}"]
         plain_rps = last["plain"].requests_per_s
-        print(
-            _ROW.format(
-                n + 1,
-                *cells,
-                f"{last['guard'].requests_per_s / plain_rps:.3f}",
-                f"{last['order'].requests_per_s / plain_rps:.3f}",
-            )
-        )
+        for side in ("guard", "order"):
+            cells.append(f"{last[side].requests_per_s / plain_rps:.3f}")
+        print(_row(cells))
     return _report(results, check=args.check)
+
+
+def _median(results: dict[str, list[Result]], field: str) -> dict[str, float]:
+    return {side: statistics.median(getattr(r, field) for r in results[side]) for side in SIDES}
 
 
 def _report(results: dict[str, list[Result]], *, check: bool) -> int:
     summary = summarize(results)
-    rps = {side: statistics.median(r.requests_per_s for r in results[side]) for side in SIDES}
+    rps, cpu = _median(results, "requests_per_s"), _median(results, "cpu_us")
     print("median req/s: " + ", ".join(f"{side} {rps[side]:.0f}" for side in SIDES))
+    print(
+        "median server CPU per request: "
+        + ", ".join(f"{side} {cpu[side]:.1f} us" for side in SIDES)
+        + f"; plain / order {cpu['plain'] / cpu['order']:.3f}"
+        + f", plain / guard {cpu['plain'] / cpu['guard']:.3f}"
+    )
     print(
         f"median guard cost (guard / plain): {summary.guard_ratio:.3f}  "
         f"(target >= {TARGETS.guard_ratio})"

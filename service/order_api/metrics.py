@@ -72,11 +72,15 @@ class Instrumentation:
         # validates the labels, too slow to repeat on every request.
         self._recorders: dict[tuple[str, str, int], Recorder] = {}
 
-    def route(self, bp: Blueprint, method: str, path: str) -> Callable[[Handler], Handler]:
+    def route(
+        self, bp: Blueprint, method: str, path: str, *, stamps_version: bool = False
+    ) -> Callable[[Handler], Handler]:
         """Decorator: serve `handler` at `method path` on `bp`, instrumented.
 
         Stack two for two methods (HEAD beside GET: Sanic answers HEAD
         without the body); each method is counted under its own name.
+        `stamps_version`: the handler's responses carry the version header
+        already (a PreparedResponse has it in its prepared head).
         """
         self._templates.add(path)
         version, header = self._version, telemetry.VERSION_HEADER
@@ -93,7 +97,8 @@ class Instrumentation:
                 if record is None:
                     record = by_status[status] = self._bind(method, path, status)
                 record(perf_counter() - request.started)  # type: ignore[attr-defined]
-                response.headers[header] = version
+                if not stamps_version:
+                    response.headers[header] = version
                 return response
 
             name = handler.__name__ if method != "HEAD" else f"{handler.__name__}_head"
