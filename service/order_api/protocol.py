@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -144,15 +145,29 @@ class GuardedHttp(Http):
 
     __slots__ = ()
 
-    async def http1_request_header(self) -> None:
+    def http1_request_header(self) -> Awaitable[None]:  # type: ignore[override]
+        """Check the head, then hand over to Sanic's parser.
+
+        Not a coroutine itself: Sanic awaits what this returns, and a head
+        already in the buffer (a keep-alive request's nearly always is) is
+        checked here and goes straight on to Sanic's coroutine. A rejection
+        raised here reaches the same handler as one raised while awaited.
+        """
         buf = self.recv_buffer
         end = buf.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
-        if end == -1:  # not all here yet (a keep-alive request nearly always is)
-            end = await self._receive_head()
-        check_head(buf, end)
+        if end == -1:  # not all here yet
+            return self._receive_and_parse_head()
+        self._check_head(end)
+        return super().http1_request_header()
+
+    async def _receive_and_parse_head(self) -> None:
+        self._check_head(await self._receive_head())
+        await super().http1_request_header()
+
+    def _check_head(self, end: int) -> None:
+        check_head(self.recv_buffer, end)
         if cast(GuardedProtocol, self.protocol).over_capacity:
             raise RejectedRequest(503, "too many connections")
-        await super().http1_request_header()
 
     async def _receive_head(self) -> int:
         """Wait for the end of the head, within the limits and the head deadline."""
