@@ -7,15 +7,17 @@ template (or `telemetry.UNMATCHED_PATH`), so no client input grows the series.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from sanic import Blueprint, HTTPResponse, Request, raw
 
 from order_api import telemetry
+from order_api.collectors import CounterChild, HistogramChild
 from order_api.telemetry import Metrics
 
 
@@ -37,17 +39,19 @@ Handler = Callable[[Request], Awaitable[HTTPResponse]]
 Recorder = Callable[[float], None]
 
 
-def recorder(requests: Counter, latency: Histogram) -> Recorder:
+def recorder(requests: CounterChild, latency: HistogramChild) -> Recorder:
     """`requests.inc()` + `latency.observe(seconds)` for two bound label children.
 
-    Bound once per (method, path, status): `.labels()` takes a lock and
-    validates the labels, too slow to repeat on every request.
+    Bound once per (method, path, status): looking the children up by label
+    is too slow to repeat on every request. The body is inc() and observe()
+    inlined: three attribute updates, nothing allocated but the float sum.
     """
-    inc, observe = requests.inc, latency.observe
+    counts, bounds = latency.counts, latency.bounds
 
     def record(seconds: float) -> None:
-        inc()
-        observe(seconds)
+        requests.value += 1
+        counts[bisect_left(bounds, seconds)] += 1
+        latency.sum += seconds
 
     return record
 
