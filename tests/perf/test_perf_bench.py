@@ -110,3 +110,19 @@ def test_bench_help_explains_every_option() -> None:
     text = " ".join(completed.stdout.split())
     assert "--check exit 1 when a target is missed" in text
     assert "--connections CONNECTIONS concurrent keep-alive connections" in text
+
+
+@pytest.mark.live
+def test_soak_counts_every_order_wrk_saw() -> None:
+    require_binary("wrk", "apt-get install wrk")
+    completed = subprocess.run(
+        [sys.executable, "-m", "perf.soak", "--duration=5", "--connections=16", "--sample=2"],
+        env=service_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.rstrip().endswith("soak ok")
+    assert re.search(r"^  POST /api/order 201: [1-9]\d*$", completed.stdout, re.M)
