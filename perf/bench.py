@@ -330,7 +330,7 @@ def _measure(
         run_wrk(wrk, url, script, duration_s=args.warmup, **load)
 
     results: dict[str, list[Result]] = {side: [] for side in SIDES}
-    print(_row(["", *[f"{side:^23}" for side in SIDES], "", ""]).replace(" |", "  ", 1))
+    print(" " * 8 + " | ".join(f"{side:^23}" for side in SIDES) + " | ratios (req/s)")
     print(
         _row(["round", *["req/s", "p99 ms", "cpu us"] * len(SIDES), "guard/plain", "order/plain"])
     )
