@@ -24,7 +24,12 @@ from perf.bench import cpu_ns, find_wrk, local_server, parse_wrk, run_wrk, wrk_s
 # Stage -> frame-name fragments; the first stage with a fragment in the innermost
 # matching frame wins, so order matters where fragments could overlap.
 STAGES: dict[str, tuple[str, ...]] = {
-    "head guard (order-api)": ("GuardedHttp.", "check_head", "_receive_head"),
+    "head guard and body slice (order-api)": (
+        "GuardedHttp.",
+        "GuardedRequest.",
+        "check_head",
+        "_receive_head",
+    ),
     "metrics and version header": (
         "Instrumentation.",
         "recorder.",
@@ -40,6 +45,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "validate",
         "is_json",
         "decode_order",
+        "read_order",
         "_has_lone_surrogate",
     ),
     "fault checks": ("should_fail",),
@@ -48,7 +54,8 @@ STAGES: dict[str, tuple[str, ...]] = {
         "order_ids",
         "json_string",
         "_UtcClock.",
-        "order_response",
+        "PreparedHead.",
+        "PreparedResponse.",
     ),
     "request head parsing (Sanic)": ("http1_request_header", "Request.__init__", "Header."),
     "response headers and send (Sanic)": (
