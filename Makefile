@@ -38,7 +38,7 @@ lint: $(VENV)/.installed ## ruff check, ruff format --check and mypy over every 
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
 
-bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bare endpoint (ARGS=--check: exit 1 on a missed target)
+bench: $(VENV)/.installed ## wrk: plain Sanic vs the guarded bare endpoint vs the order endpoint (ARGS=--check: exit 1 on a missed target)
 	$(PY) -m perf.bench $(ARGS)
 
 image: ## Build the order-api container image (needs a Docker engine)
