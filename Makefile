@@ -45,8 +45,8 @@ lint: $(VENV)/.installed ## ruff check, ruff format --check and mypy over every 
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
 
-bench: $(VENV)/.installed ## wrk benchmark: instrumented order endpoint vs a bare endpoint (ARGS=--check: exit 1 on a missed target)
-	$(PY) -m order_api.bench $(ARGS)
+bench: $(VENV)/.installed ## wrk: plain Sanic vs the guarded bare endpoint vs the order endpoint (ARGS=--check: exit 1 on a missed target)
+	$(PY) -m perf.bench $(ARGS)
 
 image: $(VENV)/.installed ## Build <registry>/<repository>:<tag> of VALUES with Docker, else buildah (prints it)
 	@$(PY) -m release image --values $(VALUES)

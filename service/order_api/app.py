@@ -16,7 +16,7 @@ from sanic import Sanic
 from order_api import bare, metrics, orders, probes, shutdown, telemetry
 from order_api.errors import MAX_BODY_BYTES, JsonErrorHandler
 from order_api.faults import Faults
-from order_api.protocol import SANIC_HEADER_MAX_SIZE, GuardedProtocol, Limits
+from order_api.protocol import SANIC_HEADER_MAX_SIZE, GuardedProtocol, GuardedRequest, Limits
 from order_api.settings import Settings
 
 # What app.run() must be given to serve through the head checks and limits.
@@ -42,7 +42,7 @@ def create_app(settings: Settings, listener: socket.socket | None = None) -> San
 
     app = Sanic(
         f"order_api_{next(_app_ids)}",
-        request_class=metrics.TimedRequest,
+        request_class=GuardedRequest,
         error_handler=JsonErrorHandler(
             on_response=instrumentation.record, response_timeout_s=settings.response_timeout_s
         ),

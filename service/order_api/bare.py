@@ -1,8 +1,9 @@
-"""POST /bench/bare: the uninstrumented baseline `make bench` measures against.
+"""POST /bench/bare: the "guard" side of `make bench` (perf.bench).
 
-It runs on the same Sanic stack as the order endpoint but does nothing, so
-it shows the framework's ceiling on this machine. The server adds it only
-when started with ORDER_API_BENCH_BARE=1.
+It runs behind the same head guard, protocol and request class as the order
+endpoint but does nothing and is not instrumented, so against a plain Sanic
+app it shows what the guard costs. The server adds it only when started
+with ORDER_API_BENCH_BARE=1.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from sanic.server.protocols.http_protocol import HttpProtocol
 
 from order_api import telemetry
 from order_api.errors import RejectedRequest
+from order_api.metrics import TimedRequest
 
 MAX_METHOD_BYTES = 32
 MAX_TARGET_BYTES = 4096  # the request target (URL); longer: 414
@@ -143,15 +145,29 @@ class GuardedHttp(Http):
 
     __slots__ = ()
 
-    async def http1_request_header(self) -> None:
+    def http1_request_header(self) -> Awaitable[None]:  # type: ignore[override]
+        """Check the head, then hand over to Sanic's parser.
+
+        Not a coroutine itself: Sanic awaits what this returns, and a head
+        already in the buffer (a keep-alive request's nearly always is) is
+        checked here and goes straight on to Sanic's coroutine. A rejection
+        raised here reaches the same handler as one raised while awaited.
+        """
         buf = self.recv_buffer
         end = buf.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
-        if end == -1:  # not all here yet (a keep-alive request nearly always is)
-            end = await self._receive_head()
-        check_head(buf, end)
+        if end == -1:  # not all here yet
+            return self._receive_and_parse_head()
+        self._check_head(end)
+        return super().http1_request_header()
+
+    async def _receive_and_parse_head(self) -> None:
+        self._check_head(await self._receive_head())
+        await super().http1_request_header()
+
+    def _check_head(self, end: int) -> None:
+        check_head(self.recv_buffer, end)
         if cast(GuardedProtocol, self.protocol).over_capacity:
             raise RejectedRequest(503, "too many connections")
-        await super().http1_request_header()
 
     async def _receive_head(self) -> int:
         """Wait for the end of the head, within the limits and the head deadline."""
@@ -189,6 +205,35 @@ class GuardedHttp(Http):
             app=self.protocol.app,
         )
         self.request.stream = self
+
+
+class GuardedRequest(TimedRequest):
+    """The request GuardedHttp serves: a body already in the buffer is taken in one slice.
+
+    Sanic reads a body through an async generator, one `read()` per chunk,
+    even when the whole body arrived with the head (a keep-alive request's
+    nearly always does). Anything else (a body still on its way, chunked,
+    over the limit, `Expect: 100-continue`) takes Sanic's own path.
+    """
+
+    __slots__ = ()
+
+    async def receive_body(self) -> None:
+        http = self.stream
+        if (
+            not self.body
+            and isinstance(http, GuardedHttp)
+            and http.request_body is True  # a Content-Length body, not chunked
+            and not http.expecting_continue
+            and http.request_bytes <= http.request_max_size
+            and len(http.recv_buffer) >= http.request_bytes_left
+        ):
+            buf, size = http.recv_buffer, http.request_bytes_left
+            self.body = bytes(buf[:size])
+            del buf[:size]
+            http.request_bytes_left, http.request_body = 0, None
+            return
+        await super().receive_body()
 
 
 def _method_and_target(buf: bytearray) -> tuple[str, bytes]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Info
+
+from order_api.collectors import LatencyHistogram, RequestCounter
 
 # Exposed names (what Prometheus stores).
 REQUESTS_TOTAL = "http_requests_total"
@@ -71,26 +73,26 @@ class Metrics:
     """The collectors of one service instance, bound to one registry."""
 
     registry: CollectorRegistry
-    requests: Counter
-    latency: Histogram
+    requests: RequestCounter
+    latency: LatencyHistogram
     build: Info
 
 
 def create_metrics(registry: CollectorRegistry, *, version: str) -> Metrics:
     """Register the contract's collectors in `registry` (one per app instance)."""
     # prometheus_client appends the `_total` / `_info` suffixes itself.
-    requests = Counter(
+    requests = RequestCounter(
         REQUESTS_TOTAL.removesuffix("_total"),
         "HTTP requests handled, by route template and status code.",
         (METHOD, PATH, STATUS),
         registry=registry,
     )
-    latency = Histogram(
+    latency = LatencyHistogram(
         REQUEST_LATENCY,
         "HTTP request latency in seconds, by route template.",
         (METHOD, PATH),
+        registry,
         buckets=LATENCY_BUCKETS,
-        registry=registry,
     )
     build = Info(
         BUILD_INFO.removesuffix("_info"),

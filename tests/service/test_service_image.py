@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -67,3 +68,15 @@ def test_dockerfile_runtime_shape() -> None:
     # Only the service's own files reach the image.
     copies = re.findall(r"^COPY (?!--from)(\S+)", text, re.M)
     assert copies == ["service/requirements.txt", "service/order_api"]
+
+
+def test_the_image_ships_only_what_serves_orders() -> None:
+    # Every module of the package the image copies is loaded by the server's
+    # entry point: tools such as the benchmark live outside it (perf/).
+    shipped = {p.stem for p in (SERVICE / "order_api").glob("*.py")}
+    probe = "import sys, order_api.__main__; print(*sorted(sys.modules))"
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    loaded = {m.split(".")[1] for m in completed.stdout.split() if m.startswith("order_api.")}
+    assert shipped - {"__init__"} == loaded

@@ -1,37 +1,26 @@
 """The undeclared internals order-api relies on, pinned: a Sanic or Python upgrade
 that changes one fails here, by name, instead of somewhere in production.
 
-- `json.JSONDecoder.scan_once` (orders.parse_json): set by JSONDecoder.__init__,
-  not declared by it.
 - Sanic's `Http` connection object (protocol.GuardedHttp): `keep_alive`,
   `recv_buffer`, `stage`, `protocol`, the methods GuardedHttp overrides or
   calls, and HttpProtocol's `HTTP_CLASS` and `close_if_idle`, which Sanic's
   single-process runner calls once the listener is closed.
+- What the fast paths use: `Request.receive_body` (protocol.GuardedRequest,
+  which takes the body from Sanic's buffer) and `BaseHTTPResponse.send`
+  (responses.PreparedResponse, which writes the whole response itself).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 
-import pytest
+from sanic import Sanic
 from sanic.http import Http
+from sanic.http.stream import Stream
+from sanic.request import Request
+from sanic.response.types import BaseHTTPResponse
 from sanic.server import runners
 from sanic.server.protocols.http_protocol import HttpProtocol
-
-from order_api.orders import parse_json
-
-
-def test_json_decoder_scan_once_scans_one_value_from_an_index() -> None:
-    decoder = json.JSONDecoder()
-    assert decoder.scan_once('{"a": [1, 2.5]} tail', 0) == ({"a": [1, 2.5]}, 15)  # type: ignore[attr-defined]
-    assert decoder.scan_once("xx 7", 3) == (7, 4)  # type: ignore[attr-defined]
-    with pytest.raises(StopIteration):
-        decoder.scan_once(" 1", 0)  # type: ignore[attr-defined]
-    # The hooks reach the scanner, which is what makes parse_json strict.
-    strict = json.JSONDecoder(object_pairs_hook=lambda pairs: ("pairs", pairs))
-    assert strict.scan_once('{"a":1}', 0) == (("pairs", [("a", 1)]), 7)  # type: ignore[attr-defined]
-    assert parse_json('{"a":1}') == {"a": 1}
 
 
 def test_sanic_http_has_what_guarded_http_uses() -> None:
@@ -59,3 +48,34 @@ def test_sanic_protocol_and_runner_call_what_guarded_protocol_overrides() -> Non
     # The listener closes first, then every connection is offered close_if_idle().
     assert cleanup.index("http_server.close()") < cleanup.index("connection.close_if_idle()")
     assert "def close_if_idle(self) -> bool:" in inspect.getsource(HttpProtocol)
+
+
+def test_sanic_has_what_the_body_and_response_fast_paths_use() -> None:
+    # GuardedRequest.receive_body reads and consumes Sanic's body state.
+    body_state = {"request_body", "request_bytes", "request_bytes_left", "expecting_continue"}
+    assert body_state | {"recv_buffer"} <= set(Http.__slots__)
+    assert "request_max_size" in Stream.__slots__  # Http's base
+    assert "if self.request_bytes > self.request_max_size:" in inspect.getsource(Http.read)
+    assert list(inspect.signature(Request.receive_body).parameters) == ["self"]
+    assert "await request.receive_body()" in inspect.getsource(Sanic.handle_request)
+    # PreparedResponse.send ends the response as http1_response_header does.
+    response_state = {"_send", "response", "response_func", "response_size", "head_only"}
+    assert response_state | {"stage", "keep_alive"} <= set(Http.__slots__)
+    source = inspect.getsource(Http.http1_response_header)
+    assert "self.response_func = None" in source and "await self._send(ret)" in source
+    assert 'headers["connection"] = "keep-alive" if self.keep_alive else "close"' in source
+    assert set(BaseHTTPResponse.__slots__) == {
+        "asgi",
+        "body",
+        "content_type",
+        "stream",
+        "status",
+        "headers",
+        "_cookies",
+    }
+    assert list(inspect.signature(BaseHTTPResponse.send).parameters) == [
+        "self",
+        "data",
+        "end_stream",
+    ]
+    assert "await response.send(end_stream=True)" in inspect.getsource(Sanic.handle_request)

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from order_api import bench, telemetry
+from order_api import telemetry
+from perf import bench
 from tests.conftest import require_binary
 from tests.service.order_api_server import OrderApiServer
 

@@ -1,4 +1,4 @@
-"""`python -m order_api.soak`: a bounded wrk soak of one order-api process.
+"""`python -m perf.soak`: a bounded wrk soak of one order-api process.
 
 Drives POST /api/order for --duration seconds at --connections, samples the
 server's resident memory while it runs, and compares wrk's count with the
@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from order_api import telemetry
-from order_api.bench import find_wrk, local_server, parse_wrk, run_wrk, wrk_scratch
+from perf.bench import find_wrk, local_server, parse_wrk, run_wrk, wrk_scratch
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -42,7 +42,7 @@ def counters(base_url: str) -> dict[tuple[str, str, str], float]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m order_api.soak", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m perf.soak", description=__doc__)
     parser.add_argument("--duration", type=int, default=90, help="seconds of load (%(default)s)")
     parser.add_argument("--connections", type=int, default=64, help="(%(default)s)")
     parser.add_argument("--sample", type=int, default=10, help="RSS every N s (%(default)s)")
