@@ -170,6 +170,51 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlertsConfig:
+    """Who hears about a rollback or a firing alert.
+
+    Addresses and passwords are never settings: they are read from Secrets
+    the user creates (named here), so dist/ holds no credential.
+    """
+
+    # Flagger's AlertProvider type: "" (none), slack, msteams, discord, rocket
+    # or webhook. Rollbacks and failed checks go to it at severity `error`.
+    flagger_provider: str = ""
+    # The Secret (in the app namespace) whose key `address` is the webhook URL.
+    flagger_secret: str = "flagger-alerts"
+    flagger_channel: str = ""
+    # When set (slack, rocket), a second provider posts every event of the
+    # rollout, progress included (`info`), to this channel.
+    flagger_progress_channel: str = ""
+    alertmanager_image: str = "prom/alertmanager:v0.35.0"
+    alertmanager_service: str = "alertmanager"
+    alertmanager_port: int = 9093
+    alertmanager_resources: Resources = field(
+        default_factory=lambda: Resources(
+            cpu_request="10m", cpu_limit="200m", memory_request="32Mi", memory_limit="128Mi"
+        )
+    )
+    # Alertmanager's receiver: "" (none: alerts are kept and shown, not sent),
+    # webhook, slack or email.
+    receiver: str = ""
+    # The Secret (in the app namespace) with the receiver's secrets: key `url`
+    # (webhook URL, Slack webhook URL) or `password` (SMTP).
+    receiver_secret: str = "alertmanager-receiver"
+    slack_channel: str = ""
+    email_to: str = ""
+    email_from: str = ""
+    # host:port of the SMTP server.
+    email_smarthost: str = ""
+    email_username: str = ""
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+    # Where the alerts' runbook_url points: the repository's docs/runbooks.md
+    # as the team publishes it (each alert links its own section).
+    runbook_base_url: str = "docs/runbooks.md"
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything that varies between deployments of the stack."""
 
@@ -178,12 +223,19 @@ class StackConfig:
     ingress: IngressConfig = field(default_factory=IngressConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def prometheus_url(self) -> str:
         """The in-cluster address Grafana and Flagger use."""
         m = self.monitoring
         return f"http://{m.prometheus_service}.{self.namespace}:{m.prometheus_port}"
+
+    @property
+    def alertmanager_address(self) -> str:
+        """host:port of Alertmanager, as Prometheus' alerting block names it."""
+        a = self.alerts
+        return f"{a.alertmanager_service}.{self.namespace}:{a.alertmanager_port}"
 
 
 def _coerce_tuple(value: Any, item: type, where: str) -> tuple[Any, ...]:

@@ -46,6 +46,14 @@ GRAFANA_MIN_MEMORY_BYTES = Decimal(512 * 1024**2)
 # service without a weight the weight 1: at maxWeight 100 the primary would
 # still get 1/101 of the traffic instead of none.
 MAX_CANARY_WEIGHT = 99
+# Flagger's AlertProvider types (its CRD's enum has more; these are the ones
+# the README documents) and those whose message goes to a named channel.
+FLAGGER_PROVIDERS = ("slack", "msteams", "discord", "rocket", "webhook")
+CHANNEL_PROVIDERS = ("slack", "rocket")
+RECEIVERS = ("webhook", "slack", "email")
+# An email address, loosely: Alertmanager parses it again at load time.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
 
 
 def quantity(text: str) -> Decimal | None:
@@ -145,6 +153,43 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
         ("monitoring.grafana_resources.memory_limit",
          (quantity(m.grafana_resources.memory_limit) or 1 << 70) >= GRAFANA_MIN_MEMORY_BYTES,
          f"Grafana 12 needs at least {GRAFANA_MIN_MEMORY}"),
+        *_alert_rules(c),
+    ]  # fmt: skip
+
+
+def _alert_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
+    al = c.alerts
+    email = al.receiver == "email"
+    return [
+        ("alerts.flagger_provider", al.flagger_provider in ("", *FLAGGER_PROVIDERS),
+         f"must be empty (no Flagger alerts) or one of {', '.join(FLAGGER_PROVIDERS)}"),
+        ("alerts.flagger_secret", bool(DNS_NAME.fullmatch(al.flagger_secret)),
+         "must be a Secret name (DNS name)"),
+        ("alerts.flagger_progress_channel",
+         not al.flagger_progress_channel or al.flagger_provider in CHANNEL_PROVIDERS,
+         f"needs alerts.flagger_provider {' or '.join(CHANNEL_PROVIDERS)} (the other "
+         "types post to one address, which already gets the errors)"),
+        ("alerts.alertmanager_service", bool(DNS_LABEL.fullmatch(al.alertmanager_service)),
+         "must be a DNS label"),
+        ("alerts.alertmanager_port", 1 <= al.alertmanager_port <= 65535, "must be a TCP port"),
+        ("alerts.receiver", al.receiver in ("", *RECEIVERS),
+         f"must be empty (alerts kept in Alertmanager, sent nowhere) or one of "
+         f"{', '.join(RECEIVERS)}"),
+        ("alerts.receiver_secret", bool(DNS_NAME.fullmatch(al.receiver_secret)),
+         "must be a Secret name (DNS name)"),
+        ("alerts.slack_channel", al.receiver != "slack" or bool(al.slack_channel),
+         "must be set for the slack receiver (e.g. #order-api-oncall)"),
+        ("alerts.email_to", not email or bool(EMAIL.fullmatch(al.email_to)),
+         "must be an email address for the email receiver"),
+        ("alerts.email_from", not email or bool(EMAIL.fullmatch(al.email_from)),
+         "must be an email address for the email receiver"),
+        ("alerts.email_smarthost", not email or bool(HOST_PORT.fullmatch(al.email_smarthost)),
+         "must be host:port of the SMTP server for the email receiver"),
+        *[(f"alerts.{name}", bool(PROMETHEUS_DURATION.fullmatch(getattr(al, name))),
+           "must be a Prometheus duration (e.g. 30s, 5m, 4h)")
+          for name in ("group_wait", "group_interval", "repeat_interval")],
+        ("alerts.runbook_base_url", bool(al.runbook_base_url) and "#" not in al.runbook_base_url,
+         "must be the runbooks page without a #fragment (each alert adds its own)"),
     ]  # fmt: skip
 
 
@@ -158,6 +203,7 @@ def _image_rules(c: StackConfig) -> list[tuple[str, str]]:
         ("canary.loadtester_image", c.canary.loadtester_image),
         ("monitoring.prometheus_image", m.prometheus_image),
         ("monitoring.grafana_image", m.grafana_image),
+        ("alerts.alertmanager_image", c.alerts.alertmanager_image),
     ]
 
 
@@ -175,6 +221,7 @@ def check_config(config: StackConfig) -> None:
         ("app.resources", config.app.resources),
         ("monitoring.prometheus_resources", m.prometheus_resources),
         ("monitoring.grafana_resources", m.grafana_resources),
+        ("alerts.alertmanager_resources", config.alerts.alertmanager_resources),
     ):
         problems += _resource_problems(where, resources)
     problems += [

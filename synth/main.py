@@ -45,6 +45,7 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     # Imported here: loading jsii costs a second that --help and --check need not pay.
     import cdk8s
 
+    from synth.charts.alertmanager import AlertmanagerChart
     from synth.charts.canary import CanaryChart
     from synth.charts.grafana import GrafanaChart
     from synth.charts.ingress import IngressChart
@@ -66,6 +67,7 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     )
     IngressChart(app, "40-ingress", config=config)
     PrometheusChart(app, "50-prometheus", config=config)
+    AlertmanagerChart(app, "55-alertmanager", config=config)
     GrafanaChart(app, "60-grafana", config=config)
     return app
 

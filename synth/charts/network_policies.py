@@ -14,6 +14,7 @@ from constructs import Construct
 
 from stack.config import StackConfig
 from stack.names import LOADTESTER, SELECTOR_LABEL, app_names, component_labels
+from synth.charts.alertmanager import ALERTMANAGER
 from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
 
@@ -49,6 +50,10 @@ def allows(config: StackConfig) -> list[Allow]:
         # Flagger runs the canary analysis queries against this Prometheus.
         Allow(name=f"{PROMETHEUS}-from-flagger", to_apps=[PROMETHEUS], port=m.prometheus_port,
               from_namespace=m.flagger_namespace),
+        # Prometheus sends firing alerts; Alertmanager's own egress (receivers) is
+        # not restricted here, like every pod's: this chart denies ingress only.
+        Allow(name=f"{ALERTMANAGER}-from-prometheus", to_apps=[ALERTMANAGER],
+              port=config.alerts.alertmanager_port, from_apps=[PROMETHEUS]),
         Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=k.loadtester_port,
               from_namespace=m.flagger_namespace),
     ]  # fmt: skip
