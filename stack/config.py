@@ -178,7 +178,7 @@ class AlertsConfig:
     """
 
     # Flagger's AlertProvider type: "" (none), slack, msteams, discord, rocket
-    # or webhook. Rollbacks and failed checks go to it at severity `error`.
+    # or gchat. Rollbacks and failed checks go to it at severity `error`.
     flagger_provider: str = ""
     # The Secret (in the app namespace) whose key `address` is the webhook URL.
     flagger_secret: str = "flagger-alerts"
@@ -186,6 +186,10 @@ class AlertsConfig:
     # When set (slack, rocket), a second provider posts every event of the
     # rollout, progress included (`info`), to this channel.
     flagger_progress_channel: str = ""
+    # A generic webhook (Flagger's `event` webhook): every event of a rollout
+    # is POSTed as JSON to this URL. It is written into the Canary, so it must
+    # carry no secret (an in-cluster receiver, for example).
+    flagger_event_url: str = ""
     alertmanager_image: str = "prom/alertmanager:v0.35.0"
     alertmanager_service: str = "alertmanager"
     alertmanager_port: int = 9093

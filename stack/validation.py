@@ -46,13 +46,15 @@ GRAFANA_MIN_MEMORY_BYTES = Decimal(512 * 1024**2)
 # service without a weight the weight 1: at maxWeight 100 the primary would
 # still get 1/101 of the traffic instead of none.
 MAX_CANARY_WEIGHT = 99
-# Flagger's AlertProvider types (its CRD's enum has more; these are the ones
-# the README documents) and those whose message goes to a named channel.
-FLAGGER_PROVIDERS = ("slack", "msteams", "discord", "rocket", "webhook")
+# Flagger's AlertProvider types (the enum of its pinned CRD) and those whose
+# message goes to a named channel.
+FLAGGER_PROVIDERS = ("slack", "msteams", "discord", "rocket", "gchat")
 CHANNEL_PROVIDERS = ("slack", "rocket")
 RECEIVERS = ("webhook", "slack", "email")
 # An email address, loosely: Alertmanager parses it again at load time.
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# No user:password@ and no query string: the URL is a literal in dist/.
+EVENT_URL = re.compile(r"https?://[^@?\s]+")
 HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
 
 
@@ -169,6 +171,9 @@ def _alert_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          not al.flagger_progress_channel or al.flagger_provider in CHANNEL_PROVIDERS,
          f"needs alerts.flagger_provider {' or '.join(CHANNEL_PROVIDERS)} (the other "
          "types post to one address, which already gets the errors)"),
+        ("alerts.flagger_event_url",
+         not al.flagger_event_url or bool(EVENT_URL.fullmatch(al.flagger_event_url)),
+         "must be an http(s) URL without credentials (it is written into the Canary)"),
         ("alerts.alertmanager_service", bool(DNS_LABEL.fullmatch(al.alertmanager_service)),
          "must be a DNS label"),
         ("alerts.alertmanager_port", 1 <= al.alertmanager_port <= 65535, "must be a TCP port"),

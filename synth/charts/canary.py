@@ -119,7 +119,11 @@ def _webhooks(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
         return {"name": name, "type": kind, "url": loadtester_url, "timeout": timeout,
                 "metadata": metadata}  # fmt: skip
 
+    events = config.alerts.flagger_event_url
+    # Flagger POSTs every event of the rollout (progress, failed checks, rollback) here.
+    event = [{"name": EVENT_WEBHOOK, "type": "event", "url": events}] if events else []
     return [
+        *event,
         hook(ACCEPTANCE_TEST, "pre-rollout", "30s",
              {"type": "bash", "cmd": acceptance_command(config, names)}),
         hook(LOAD_TEST_START, "pre-rollout", "15s", load),
@@ -154,7 +158,7 @@ def _ref(obj: cdk8s.ApiObject) -> dict[str, str]:
 # rollbacks and failed checks.
 ERROR = "error"
 INFO = "info"
-ADDRESS_KEY = "address"
+EVENT_WEBHOOK = "events"
 
 
 def alert_providers(config: StackConfig, names: AppNames) -> dict[str, dict[str, Any]]:

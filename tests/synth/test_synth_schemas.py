@@ -133,7 +133,9 @@ def test_traefik_objects_use_the_current_api_group(synthesized: Synthesized) -> 
         assert "traefik.containo.us" not in m.obj["apiVersion"], m.label
 
 
-@pytest.mark.parametrize("config_name", ["step-weights", "faults", "shop"])
+@pytest.mark.parametrize(
+    "config_name", ["step-weights", "faults", "shop", "alerts-slack", "alerts-email"]
+)
 def test_override_configs_validate_against_their_crds(config_name: str) -> None:
     """The snapshot overrides (stepWeights instead of stepWeight/maxWeight, ...)."""
     config = config_for(config_name)

@@ -33,6 +33,29 @@ CONFIGS: dict[str, dict[str, str]] = {
         "ORDER_API_SRE_APP__NAME": "shop-api",
     },
 }
+# Alert settings change only the Canary chart and Alertmanager's: those are
+# snapshotted for them.
+ALERT_CONFIGS: dict[str, dict[str, str]] = {
+    # Flagger to Slack (on-call errors, every event to a release channel) and
+    # Alertmanager to Slack.
+    "alerts-slack": {
+        "ORDER_API_SRE_ALERTS__FLAGGER_PROVIDER": "slack",
+        "ORDER_API_SRE_ALERTS__FLAGGER_CHANNEL": "#order-api-oncall",
+        "ORDER_API_SRE_ALERTS__FLAGGER_PROGRESS_CHANNEL": "#order-api-releases",
+        "ORDER_API_SRE_ALERTS__RECEIVER": "slack",
+        "ORDER_API_SRE_ALERTS__SLACK_CHANNEL": "#order-api-oncall",
+    },
+    # Flagger to Teams and to a generic webhook, Alertmanager by email.
+    "alerts-email": {
+        "ORDER_API_SRE_ALERTS__FLAGGER_PROVIDER": "msteams",
+        "ORDER_API_SRE_ALERTS__FLAGGER_EVENT_URL": "http://event-sink.sre-demo/flagger",
+        "ORDER_API_SRE_ALERTS__RECEIVER": "email",
+        "ORDER_API_SRE_ALERTS__EMAIL_TO": "oncall@example.org",
+        "ORDER_API_SRE_ALERTS__EMAIL_FROM": "alertmanager@example.org",
+        "ORDER_API_SRE_ALERTS__EMAIL_SMARTHOST": "smtp.example.org:587",
+    },
+}
+ALERT_CHARTS = ["30-canary", "55-alertmanager"]
 # The chart ids of synth.main.build_app, in apply order.
 CHARTS = [
     "00-namespace",
@@ -41,12 +64,13 @@ CHARTS = [
     "30-canary",
     "40-ingress",
     "50-prometheus",
+    "55-alertmanager",
     "60-grafana",
 ]
 
 
 def config_for(name: str) -> StackConfig:
-    config = load_config(env=CONFIGS[name])
+    config = load_config(env={**CONFIGS, **ALERT_CONFIGS}[name])
     check_config(config)
     return config
 
@@ -63,12 +87,22 @@ def test_the_chart_list_is_complete() -> None:
         assert [c.node.id for c in build_app(StackConfig(), Path(out)).charts] == CHARTS
 
 
-@pytest.mark.parametrize("chart_id", CHARTS)
-@pytest.mark.parametrize("config_name", list(CONFIGS))
-def test_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+def _matches_snapshots(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
     objects = chart_objects(config_for(config_name), chart_id)
     assert objects
     names = [f"{o['kind']}-{o['metadata']['name']}" for o in objects]
     assert len(names) == len(set(names)), names
     for name, obj in zip(names, objects, strict=True):
         assert obj == snapshot.use_extension(YamlSnapshot)(name=name)
+
+
+@pytest.mark.parametrize("chart_id", CHARTS)
+@pytest.mark.parametrize("config_name", list(CONFIGS))
+def test_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+    _matches_snapshots(config_name, chart_id, snapshot)
+
+
+@pytest.mark.parametrize("chart_id", ALERT_CHARTS)
+@pytest.mark.parametrize("config_name", list(ALERT_CONFIGS))
+def test_alert_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+    _matches_snapshots(config_name, chart_id, snapshot)
