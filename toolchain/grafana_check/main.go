@@ -10,9 +10,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
@@ -20,14 +22,24 @@ import (
 // version is set by the toolchain build (-ldflags -X).
 var version = "dev"
 
+// failed tells a real error from the SDK's empty cog.BuildErrors, which its
+// strict decoders return as a non-nil error holding no error at all.
+func failed(err error) bool {
+	var build cog.BuildErrors
+	if errors.As(err, &build) {
+		return len(build) > 0
+	}
+	return err != nil
+}
+
 // check decodes one file strictly and validates it; the schemaVersion it
 // declares is returned for the report.
 func check(raw []byte) (uint16, error) {
 	var board dashboard.Dashboard
-	if err := board.UnmarshalJSONStrict(raw); err != nil {
+	if err := board.UnmarshalJSONStrict(raw); failed(err) {
 		return 0, fmt.Errorf("does not decode strictly: %w", err)
 	}
-	if err := board.Validate(); err != nil {
+	if err := board.Validate(); failed(err) {
 		return board.SchemaVersion, fmt.Errorf("does not validate: %w", err)
 	}
 	return board.SchemaVersion, nil
