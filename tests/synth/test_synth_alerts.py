@@ -20,6 +20,7 @@ from tests.conftest import require_binary
 from tests.synth.conftest import Synthesized
 from tests.synth.test_synth_monitoring import _allowed, _policies
 from tests.synth.test_synth_snapshots import ALERT_CONFIGS, chart_objects, config_for
+from toolchain import versions
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)
@@ -160,3 +161,20 @@ def test_alert_providers_read_the_address_from_the_secret() -> None:
         config.alerts.flagger_channel,
         config.alerts.flagger_progress_channel,
     }
+
+
+def test_the_alertmanager_image_is_the_toolchains_version() -> None:
+    """amtool checks the config with the Alertmanager release the pod runs."""
+    assert CONFIG.alerts.alertmanager_image.rpartition(":")[2] == versions.ALERTMANAGER
+
+
+def test_the_event_webhook_gets_every_event() -> None:
+    objects = chart_objects(config_for("alerts-email"), "30-canary")
+    (canary,) = [o for o in objects if o["kind"] == "Canary"]
+    events = [w for w in canary["spec"]["analysis"]["webhooks"] if w["type"] == "event"]
+    assert [w["url"] for w in events] == [config_for("alerts-email").alerts.flagger_event_url]
+
+
+def test_no_event_webhook_by_default(synthesized: Synthesized) -> None:
+    webhooks = synthesized.one("Canary")["spec"]["analysis"]["webhooks"]
+    assert "event" not in {w["type"] for w in webhooks}
