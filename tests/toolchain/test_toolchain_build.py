@@ -114,6 +114,19 @@ def test_alertmanager_wrapper_builds_a_copy_with_the_ui_stubbed(go: str, tmp_pat
     assert os.access(tmp_path / UPSTREAM_COPY / "go.mod", os.W_OK)
 
 
+@pytest.mark.live
+def test_a_local_module_builds_from_a_copy_and_reports_its_hash(go: str, empty_cache: Path) -> None:
+    checker = BY_NAME["grafana-check"]
+    assert build_one(checker, say=lambda line: None) is not None
+    binary = toolchain.bin_path("grafana-check")
+    assert binary == empty_cache / f"grafana-check-{checker.version}" / "bin" / "grafana-check"
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == f"grafana-check {checker.version}"
+    # The build never wrote into the repository's module folder.
+    source = components.LOCAL_ROOT / components.GRAFANA_CHECK
+    assert sorted(p.name for p in source.iterdir()) == ["go.mod", "go.sum", "main.go"]
+
+
 def test_a_failed_build_leaves_nothing_behind(go: str, empty_cache: Path) -> None:
     broken = Component(
         name="broken",
