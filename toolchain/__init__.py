@@ -1,4 +1,5 @@
-"""The pinned upstream toolchain: Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey.
+"""The pinned toolchain: Kubernetes, etcd, Flagger, CoreDNS, Prometheus, Alertmanager, hey,
+and the local grafana-check (the dashboard schema checker).
 
 Built from the Go module proxy into a cache outside the repository
 (`make toolchain`), one folder per pinned version. Other packages import this
