@@ -102,6 +102,16 @@ class IngressConfig:
     # The Traefik helm release's Service in monitoring.traefik_namespace; the
     # canary load test enters through it so Traefik's metrics see the traffic.
     traefik_service: str = "traefik"
+    # HTTPS (off by default): "" (HTTP only), "secret" (a TLS Secret you
+    # create, named tls_secret) or "cert-manager" (a Certificate from
+    # tls_issuer writes that Secret). HTTP requests are then redirected.
+    tls: str = ""
+    tls_entry_point: str = "websecure"
+    tls_secret: str = "order-api-tls"
+    tls_issuer: str = ""
+    tls_issuer_kind: str = "ClusterIssuer"
+    # The Traefik Service's HTTPS port: the canary load test enters there.
+    traefik_websecure_port: int = 443
 
 
 @dataclass(frozen=True, kw_only=True)

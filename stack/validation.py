@@ -51,6 +51,8 @@ MAX_CANARY_WEIGHT = 99
 FLAGGER_PROVIDERS = ("slack", "msteams", "discord", "rocket", "gchat")
 CHANNEL_PROVIDERS = ("slack", "rocket")
 RECEIVERS = ("webhook", "slack", "email")
+TLS_MODES = ("secret", "cert-manager")
+ISSUER_KINDS = ("ClusterIssuer", "Issuer")
 # An email address, loosely: Alertmanager parses it again at load time.
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 # No user:password@ and no query string: the URL is a literal in dist/.
@@ -156,6 +158,25 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          (quantity(m.grafana_resources.memory_limit) or 1 << 70) >= GRAFANA_MIN_MEMORY_BYTES,
          f"Grafana 12 needs at least {GRAFANA_MIN_MEMORY}"),
         *_alert_rules(c),
+        *_tls_rules(c),
+    ]  # fmt: skip
+
+
+def _tls_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
+    i = c.ingress
+    return [
+        ("ingress.tls", i.tls in ("", *TLS_MODES),
+         f"must be empty (HTTP only) or one of {', '.join(TLS_MODES)}"),
+        ("ingress.tls_secret", bool(DNS_NAME.fullmatch(i.tls_secret)),
+         "must be a Secret name (DNS name)"),
+        ("ingress.tls_issuer", i.tls != "cert-manager" or bool(DNS_NAME.fullmatch(i.tls_issuer)),
+         "must name the cert-manager issuer when ingress.tls is cert-manager"),
+        ("ingress.tls_issuer_kind", i.tls_issuer_kind in ISSUER_KINDS,
+         f"must be one of {', '.join(ISSUER_KINDS)}"),
+        ("ingress.tls_entry_point", not i.tls or i.tls_entry_point != i.entry_point,
+         "must differ from ingress.entry_point (that one redirects to HTTPS)"),
+        ("ingress.traefik_websecure_port", 1 <= i.traefik_websecure_port <= 65535,
+         "must be a TCP port"),
     ]  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""The Flagger and Traefik CRDs, read from their pinned upstream Go modules.
+"""The Flagger, Traefik and cert-manager CRDs, read from their pinned upstream Go modules.
 
 `go mod download` puts each module in the Go module cache (read-only, shared,
 kept between runs), so the CRDs are the upstream files at exactly the pinned
@@ -34,6 +34,12 @@ SOURCES = (
         "github.com/traefik/traefik/v3",
         versions.TRAEFIK,
         "docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml",
+    ),
+    CrdSource(
+        "cert-manager",
+        "github.com/cert-manager/cert-manager",
+        versions.CERT_MANAGER,
+        "deploy/crds/cert-manager.io_certificates.yaml",
     ),
 )
 

@@ -21,6 +21,8 @@ COREDNS = "v1.13.1"
 # Prometheus 3.x is tagged v0.3XX.Y as a Go module: v0.307.3 is release 3.7.3.
 PROMETHEUS = "3.7.3"
 PROMETHEUS_MODULE = "v0.307.3"
+# cert-manager: only its Certificate CRD is read (the optional HTTPS of the ingress).
+CERT_MANAGER = "v1.21.2"
 # Alertmanager's module version is its release: the image in dist/ uses the same.
 ALERTMANAGER = "v0.35.0"
 # The dashboard schema checker's one dependency (toolchain/grafana_check/go.mod

@@ -96,7 +96,12 @@ def load_command(config: StackConfig) -> str:
     """`hey` through Traefik with the IngressRoute's host: Flagger's built-in
     request-success-rate/duration read Traefik's metrics, which see only this path."""
     c, ing = config.canary, config.ingress
-    traefik_url = f"http://{ing.traefik_service}.{config.monitoring.traefik_namespace}"
+    traefik = f"{ing.traefik_service}.{config.monitoring.traefik_namespace}"
+    # With HTTPS the plain route only redirects: load the HTTPS entry point
+    # (hey sends the -host as SNI and does not verify the certificate).
+    traefik_url = (
+        f"https://{traefik}:{ing.traefik_websecure_port}" if ing.tls else f"http://{traefik}"
+    )
     # hey's -q is per worker: the total is -q x -c, rounded down to whole rps per worker.
     per_worker_qps = max(1, c.load_rps // LOAD_CONCURRENCY)
     return shlex.join(

@@ -17,8 +17,8 @@ from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
-# API groups served by the CRDs (Flagger, Traefik), not by Kubernetes itself.
-CUSTOM_GROUPS = {"flagger.app", "traefik.io"}
+# API groups served by the CRDs (Flagger, Traefik, cert-manager), not by Kubernetes itself.
+CUSTOM_GROUPS = {"flagger.app", "traefik.io", "cert-manager.io"}
 
 
 def _is_custom(m: Manifest) -> bool:
@@ -134,7 +134,16 @@ def test_traefik_objects_use_the_current_api_group(synthesized: Synthesized) -> 
 
 
 @pytest.mark.parametrize(
-    "config_name", ["step-weights", "faults", "shop", "alerts-slack", "alerts-email"]
+    "config_name",
+    [
+        "step-weights",
+        "faults",
+        "shop",
+        "alerts-slack",
+        "alerts-email",
+        "tls-secret",
+        "tls-cert-manager",
+    ],
 )
 def test_override_configs_validate_against_their_crds(config_name: str) -> None:
     """The snapshot overrides (stepWeights instead of stepWeight/maxWeight, ...)."""

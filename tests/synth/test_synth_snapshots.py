@@ -56,6 +56,15 @@ ALERT_CONFIGS: dict[str, dict[str, str]] = {
     },
 }
 ALERT_CHARTS = ["30-canary", "55-alertmanager"]
+# HTTPS changes the ingress and the load test's URL (in the Canary).
+TLS_CONFIGS: dict[str, dict[str, str]] = {
+    "tls-secret": {"ORDER_API_SRE_INGRESS__TLS": "secret"},
+    "tls-cert-manager": {
+        "ORDER_API_SRE_INGRESS__TLS": "cert-manager",
+        "ORDER_API_SRE_INGRESS__TLS_ISSUER": "letsencrypt",
+    },
+}
+TLS_CHARTS = ["30-canary", "40-ingress"]
 # The chart ids of synth.main.build_app, in apply order.
 CHARTS = [
     "00-namespace",
@@ -70,7 +79,7 @@ CHARTS = [
 
 
 def config_for(name: str) -> StackConfig:
-    config = load_config(env={**CONFIGS, **ALERT_CONFIGS}[name])
+    config = load_config(env={**CONFIGS, **ALERT_CONFIGS, **TLS_CONFIGS}[name])
     check_config(config)
     return config
 
@@ -105,4 +114,10 @@ def test_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssert
 @pytest.mark.parametrize("chart_id", ALERT_CHARTS)
 @pytest.mark.parametrize("config_name", list(ALERT_CONFIGS))
 def test_alert_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+    _matches_snapshots(config_name, chart_id, snapshot)
+
+
+@pytest.mark.parametrize("chart_id", TLS_CHARTS)
+@pytest.mark.parametrize("config_name", list(TLS_CONFIGS))
+def test_tls_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
     _matches_snapshots(config_name, chart_id, snapshot)
