@@ -118,18 +118,18 @@ def certificate_spec(config: StackConfig) -> dict[str, Any]:
 def _https(scope: Construct, config: StackConfig, labels: dict[str, str]) -> None:
     """The redirect of plain HTTP and, with cert-manager, the Certificate."""
     name = config.app.name
-    common = {"namespace": config.namespace, "labels": labels}
-    custom_resource(scope, "https-redirect", api_version=TRAEFIK_API, kind="Middleware",
-                    name=https_redirect(config),
-                    spec={"redirectScheme": {"scheme": "https", "permanent": True}},
-                    **common)  # fmt: skip
-    custom_resource(scope, "http-redirect-route", api_version=TRAEFIK_API,
-                    kind="IngressRoute", name=f"{name}-http-redirect",
-                    spec=redirect_route_spec(config), **common)  # fmt: skip
+
+    def add(construct_id: str, api_version: str, kind: str, obj: str, spec: dict[str, Any]) -> None:
+        custom_resource(scope, construct_id, api_version=api_version, kind=kind, name=obj,
+                        namespace=config.namespace, labels=labels, spec=spec)  # fmt: skip
+
+    add("https-redirect", TRAEFIK_API, "Middleware", https_redirect(config),
+        {"redirectScheme": {"scheme": "https", "permanent": True}})  # fmt: skip
+    add("http-redirect-route", TRAEFIK_API, "IngressRoute", f"{name}-http-redirect",
+        redirect_route_spec(config))  # fmt: skip
     if config.ingress.tls == "cert-manager":
-        custom_resource(scope, "certificate", api_version=f"{CERT_MANAGER_GROUP}/v1",
-                        kind="Certificate", name=name, spec=certificate_spec(config),
-                        **common)  # fmt: skip
+        add("certificate", f"{CERT_MANAGER_GROUP}/v1", "Certificate", name,
+            certificate_spec(config))  # fmt: skip
 
 
 class IngressChart(cdk8s.Chart):
