@@ -39,6 +39,11 @@ NON_SETTING_ENV = frozenset({VALUES_ENV, CACHE_ENV})
 TRAEFIK_LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+# monitoring.mode values.
+BUNDLED = "bundled"
+PROMETHEUS_OPERATOR = "prometheus-operator"
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 
@@ -177,6 +182,22 @@ class MonitoringConfig:
     datasource_uid: str = "prometheus"
     traefik_namespace: str = "traefik"
     flagger_namespace: str = "flagger-system"
+    # "bundled" (this stack's own Prometheus, Alertmanager and Grafana) or
+    # "prometheus-operator": an existing kube-prometheus-stack scrapes,
+    # evaluates the rules and shows the dashboards (PodMonitors,
+    # PrometheusRule and a dashboard ConfigMap instead).
+    mode: str = "bundled"
+    # An existing Prometheus (any namespace) Flagger's MetricTemplates and
+    # Grafana query, e.g. http://kube-prometheus-stack-prometheus.monitoring:9090;
+    # empty: this stack's own Prometheus Service.
+    prometheus_address: str = ""
+    # Where the operator's Prometheus pods run (admitted to scrape order-api).
+    operator_namespace: str = "monitoring"
+    # kube-prometheus-stack selects monitors and rules by its release name.
+    operator_release: str = "kube-prometheus-stack"
+    # The label Grafana's dashboard sidecar looks for (kube-prometheus-stack's default).
+    dashboard_label: str = "grafana_dashboard"
+    dashboard_label_value: str = "1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,7 +264,14 @@ class StackConfig:
     def prometheus_url(self) -> str:
         """The in-cluster address Grafana and Flagger use."""
         m = self.monitoring
+        if m.prometheus_address:
+            return m.prometheus_address
         return f"http://{m.prometheus_service}.{self.namespace}:{m.prometheus_port}"
+
+    @property
+    def bundled_monitoring(self) -> bool:
+        """Whether dist/ holds its own Prometheus, Alertmanager and Grafana."""
+        return self.monitoring.mode == BUNDLED
 
     @property
     def alertmanager_address(self) -> str:

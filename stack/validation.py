@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from order_api import telemetry
-from stack.config import TRAEFIK_LATENCY_BUCKETS, ConfigError, Resources, StackConfig
+from stack.config import (
+    BUNDLED,
+    PROMETHEUS_OPERATOR,
+    TRAEFIK_LATENCY_BUCKETS,
+    ConfigError,
+    Resources,
+    StackConfig,
+)
 from stack.names import AppNames
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
@@ -159,6 +166,24 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          f"Grafana 12 needs at least {GRAFANA_MIN_MEMORY}"),
         *_alert_rules(c),
         *_tls_rules(c),
+        *_mode_rules(c),
+    ]  # fmt: skip
+
+
+def _mode_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
+    m = c.monitoring
+    return [
+        ("monitoring.mode", m.mode in (BUNDLED, PROMETHEUS_OPERATOR),
+         f"must be {BUNDLED} or {PROMETHEUS_OPERATOR}"),
+        ("monitoring.prometheus_address",
+         not m.prometheus_address or bool(EVENT_URL.fullmatch(m.prometheus_address)),
+         "must be an http(s) URL without credentials"),
+        ("monitoring.prometheus_address",
+         m.mode != PROMETHEUS_OPERATOR or bool(m.prometheus_address),
+         "must name the existing Prometheus in prometheus-operator mode "
+         "(e.g. http://kube-prometheus-stack-prometheus.monitoring:9090)"),
+        ("monitoring.operator_namespace", bool(DNS_LABEL.fullmatch(m.operator_namespace)),
+         "must be a DNS label"),
     ]  # fmt: skip
 
 

@@ -49,6 +49,7 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     from synth.charts.canary import CanaryChart
     from synth.charts.grafana import GrafanaChart
     from synth.charts.ingress import IngressChart
+    from synth.charts.monitors import MonitorsChart
     from synth.charts.namespace import NamespaceChart
     from synth.charts.network_policies import NetworkPoliciesChart
     from synth.charts.order_api import OrderApiChart
@@ -66,9 +67,12 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
         app, "30-canary", config=config, target=workload.deployment, autoscaler=workload.hpa
     )
     IngressChart(app, "40-ingress", config=config)
-    PrometheusChart(app, "50-prometheus", config=config)
-    AlertmanagerChart(app, "55-alertmanager", config=config)
-    GrafanaChart(app, "60-grafana", config=config)
+    if config.bundled_monitoring:
+        PrometheusChart(app, "50-prometheus", config=config)
+        AlertmanagerChart(app, "55-alertmanager", config=config)
+        GrafanaChart(app, "60-grafana", config=config)
+    else:
+        MonitorsChart(app, "50-monitors", config=config)
     return app
 
 

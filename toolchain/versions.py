@@ -23,6 +23,9 @@ PROMETHEUS = "3.7.3"
 PROMETHEUS_MODULE = "v0.307.3"
 # cert-manager: only its Certificate CRD is read (the optional HTTPS of the ingress).
 CERT_MANAGER = "v1.21.2"
+# prometheus-operator: its PodMonitor and PrometheusRule CRDs (monitoring mode
+# prometheus-operator), from the module's example/prometheus-operator-crd/.
+PROMETHEUS_OPERATOR = "v0.85.0"
 # Alertmanager's module version is its release: the image in dist/ uses the same.
 ALERTMANAGER = "v0.35.0"
 # The dashboard schema checker's one dependency (toolchain/grafana_check/go.mod

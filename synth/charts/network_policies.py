@@ -32,7 +32,26 @@ class Allow:
     from_namespace: str | None = None
 
 
+def _operator_allows(config: StackConfig) -> list[Allow]:
+    """prometheus-operator mode: the existing Prometheus scrapes from its namespace."""
+    names = app_names(config)
+    m, k = config.monitoring, config.canary
+    app_port = config.app.container_port
+    return [
+        Allow(name=f"{names.name}-from-traefik", to_apps=names.all_tracks, port=app_port,
+              from_namespace=m.traefik_namespace),
+        Allow(name=f"{names.name}-from-loadtester", to_apps=names.all_tracks, port=app_port,
+              from_apps=[LOADTESTER]),
+        Allow(name=f"{names.name}-from-prometheus", to_apps=names.all_tracks, port=app_port,
+              from_namespace=m.operator_namespace),
+        Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=k.loadtester_port,
+              from_namespace=m.flagger_namespace),
+    ]  # fmt: skip
+
+
 def allows(config: StackConfig) -> list[Allow]:
+    if not config.bundled_monitoring:
+        return _operator_allows(config)
     names = app_names(config)
     m, k = config.monitoring, config.canary
     app_port = config.app.container_port

@@ -17,8 +17,8 @@ from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
-# API groups served by the CRDs (Flagger, Traefik, cert-manager), not by Kubernetes itself.
-CUSTOM_GROUPS = {"flagger.app", "traefik.io", "cert-manager.io"}
+# API groups served by CRDs (Flagger, Traefik, cert-manager, prometheus-operator).
+CUSTOM_GROUPS = {"flagger.app", "traefik.io", "cert-manager.io", "monitoring.coreos.com"}
 
 
 def _is_custom(m: Manifest) -> bool:

@@ -12,7 +12,7 @@ from toolchain import ToolchainError, crds, versions
 from toolchain.gotool import go_binary
 
 EXPECTED = {"Canary", "MetricTemplate", "AlertProvider", "IngressRoute", "Middleware"}
-EXPECTED |= {"TraefikService", "Certificate"}
+EXPECTED |= {"TraefikService", "Certificate", "PodMonitor", "PrometheusRule"}
 
 
 @pytest.fixture(scope="module", autouse=True)
