@@ -102,6 +102,8 @@ def _prometheus_version_vars(version: str) -> dict[str, str]:
 _K8S_CMD = "k8s.io/kubernetes/cmd/"
 # The dashboard schema checker (grafana-foundation-sdk), a local module.
 GRAFANA_CHECK = "grafana_check"
+# prometheus-operator's own scrape-config generator on PodMonitors, a local module.
+OPERATOR_CONFIG = "operator_config"
 
 COMPONENTS: tuple[Component, ...] = (
     # The long pole first: with two builds at a time it overlaps everything else.
@@ -185,6 +187,14 @@ COMPONENTS: tuple[Component, ...] = (
         binaries={"grafana-check": f"order-api-sre/toolchain/{GRAFANA_CHECK}"},
         version_vars={"main.version": source_hash(GRAFANA_CHECK)},
         local=GRAFANA_CHECK,
+    ),
+    Component(
+        name="operator-config",
+        version=source_hash(OPERATOR_CONFIG),
+        requires=(),
+        binaries={"operator-config": f"order-api-sre/toolchain/{OPERATOR_CONFIG}"},
+        version_vars={"main.version": source_hash(OPERATOR_CONFIG)},
+        local=OPERATOR_CONFIG,
     ),
 )
 

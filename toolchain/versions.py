@@ -24,7 +24,8 @@ PROMETHEUS_MODULE = "v0.307.3"
 # cert-manager: only its Certificate CRD is read (the optional HTTPS of the ingress).
 CERT_MANAGER = "v1.21.2"
 # prometheus-operator: its PodMonitor and PrometheusRule CRDs (monitoring mode
-# prometheus-operator), from the module's example/prometheus-operator-crd/.
+# prometheus-operator), from the module's example/prometheus-operator-crd/, and
+# its scrape-config generator (toolchain/operator_config/go.mod requires it).
 PROMETHEUS_OPERATOR = "v0.85.0"
 # Alertmanager's module version is its release: the image in dist/ uses the same.
 ALERTMANAGER = "v0.35.0"

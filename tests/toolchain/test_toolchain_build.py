@@ -217,3 +217,18 @@ def test_cli_errors_are_one_line(args: list[str], message: str) -> None:
     run = _cli(*args)
     assert run.returncode == 1
     assert message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("folder", "module", "pin"),
+    [
+        (components.GRAFANA_CHECK, "github.com/grafana/grafana-foundation-sdk/go",
+         versions.GRAFANA_FOUNDATION_SDK),
+        (components.OPERATOR_CONFIG, "github.com/prometheus-operator/prometheus-operator",
+         versions.PROMETHEUS_OPERATOR),
+    ],
+)  # fmt: skip
+def test_local_modules_require_the_pins_of_versions_py(folder: str, module: str, pin: str) -> None:
+    gomod = (components.LOCAL_ROOT / folder / "go.mod").read_text()
+    assert f"\t{module} {pin}\n" in gomod or f"require {module} {pin}\n" in gomod
+    assert f"{module} {pin} h1:" in (components.LOCAL_ROOT / folder / "go.sum").read_text()
