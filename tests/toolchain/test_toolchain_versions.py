@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import require_binary
 from toolchain import versions
-from toolchain.components import GRAFANA_CHECK, source_hash
+from toolchain.components import GRAFANA_CHECK, OPERATOR_CONFIG, source_hash
 from toolchain.gotool import go_binary
 from toolchain.wrapper import UPSTREAM_COPY
 
@@ -61,9 +61,12 @@ def test_alertmanager_reports_the_pin(name: str) -> None:
     assert out.startswith(f"{name}, version {versions.ALERTMANAGER.removeprefix('v')} "), out
 
 
-def test_grafana_check_reports_its_source_hash() -> None:
-    out = _output(require_binary("grafana-check", "make toolchain"), "--version")
-    assert out.strip() == f"grafana-check {source_hash(GRAFANA_CHECK)}"
+@pytest.mark.parametrize(
+    ("name", "folder"), [("grafana-check", GRAFANA_CHECK), ("operator-config", OPERATOR_CONFIG)]
+)
+def test_local_modules_report_their_source_hash(name: str, folder: str) -> None:
+    out = _output(require_binary(name, "make toolchain"), "--version")
+    assert out.strip() == f"{name} {source_hash(folder)}"
 
 
 def test_flagger_reports_the_pin() -> None:
