@@ -49,6 +49,7 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
     order_api = str(venv / "order-api")
     python = str(venv / "python")
     prometheus = str(bin_dir / "prometheus")
+    alertmanager = str(bin_dir / "alertmanager")
     loadtester = str(bin_dir / "loadtester")
     flagger = str(bin_dir / "flagger")
     traefik = str(venv / "traefik")
@@ -69,6 +70,14 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
             ("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"),
             working_dir="/prometheus",
             aliases={"/bin/prometheus": prometheus, "prometheus": prometheus},
+        ),
+        # prom/alertmanager: ENTRYPOINT /bin/alertmanager, WORKDIR /alertmanager.
+        ImageRow(
+            "prom/alertmanager:*",
+            ("/bin/alertmanager",),
+            ("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+            working_dir="/alertmanager",
+            aliases={"/bin/alertmanager": alertmanager, "alertmanager": alertmanager},
         ),
         # flagger-loadtester: WORKDIR /home/app, ./loadtester; hey, curl and bash on PATH.
         ImageRow(

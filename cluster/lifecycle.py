@@ -21,7 +21,7 @@ from cluster.layout import Paths, paths
 Say = Callable[[str], None]
 PROJECT = Path(__file__).resolve().parent.parent
 DIST = PROJECT / "dist"
-POD_PROGRAMS = ("prometheus", "loadtester", "flagger", "hey")
+POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey")
 CANARY = ("sre-demo", "order-api")
 
 

@@ -11,6 +11,19 @@ from stack.durations import in_words
 from stack.names import CANARY, PRIMARY, app_names
 
 SEVERITY = "severity"
+# The alert names: Alertmanager's routes and inhibitions refer to them too.
+HIGH_ERROR_RATE = "OrderApiHighErrorRate"
+HIGH_LATENCY = "OrderApiHighLatency"
+DOWN = "OrderApiDown"
+ROLLED_BACK = "CanaryRolledBack"
+CRITICAL = "critical"
+WARNING = "warning"
+
+
+def runbook_anchor(alert: str) -> str:
+    """The section of docs/runbooks.md for `alert`: its heading is the alert's name,
+    and a Markdown renderer's anchor for it is the name in lower case."""
+    return alert.lower()
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,7 @@ class Alert:
     severity: str
     summary: str
     description: str
+    runbook_url: str
     labels: tuple[tuple[str, str], ...] = ()
 
     def to_rule(self) -> dict[str, object]:
@@ -36,7 +50,11 @@ class Alert:
             "expr": self.expr,
             "for": self.for_,
             "labels": {SEVERITY: self.severity, **dict(self.labels)},
-            "annotations": {"summary": self.summary, "description": self.description},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": self.runbook_url,
+            },
         }
 
 
@@ -67,13 +85,18 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
         queries.matcher(ext.FLAGGER_NAME, "=", app),
     )
     canary_status = f"max by ({ext.FLAGGER_NAMESPACE}, {ext.FLAGGER_NAME}) ({status})"
+
+    def runbook(alert: str) -> str:
+        return f"{config.alerts.runbook_base_url}#{runbook_anchor(alert)}"
+
     return [
         Alert(
-            name="OrderApiHighErrorRate",
+            name=HIGH_ERROR_RATE,
+            runbook_url=runbook(HIGH_ERROR_RATE),
             signal=error_pct,
             expr=f"{error_pct} > {canary.error_rate_max_percent:g}",
             for_="2m",
-            severity="critical",
+            severity=CRITICAL,
             summary=f"{app} answers too many requests with 5xx",
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} answered "
@@ -83,11 +106,12 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             ),
         ),
         Alert(
-            name="OrderApiHighLatency",
+            name=HIGH_LATENCY,
+            runbook_url=runbook(HIGH_LATENCY),
             signal=p99_ms,
             expr=f"{p99_ms} > {canary.latency_max_ms}",
             for_="5m",
-            severity="warning",
+            severity=WARNING,
             summary=f"{app} p99 latency is above the canary latency threshold",
             description=(
                 "{{ $labels.app }} in {{ $labels.namespace }} has a p99 latency of "
@@ -96,13 +120,14 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             ),
         ),
         Alert(
-            name="OrderApiDown",
+            name=DOWN,
+            runbook_url=runbook(DOWN),
             signal=f"sum({up})",
             # absent() also fires when the targets vanish altogether (pods
             # deleted, discovery broken), where `up == 0` would stay silent.
             expr=f"absent({up} == 1)",
             for_="1m",
-            severity="critical",
+            severity=CRITICAL,
             summary=f"No {app} target is up",
             description=(
                 f"Prometheus has no healthy scrape target for {app} (primary or "
@@ -111,11 +136,12 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             labels=((queries.NAMESPACE_LABEL, config.namespace),),
         ),
         Alert(
-            name="CanaryRolledBack",
+            name=ROLLED_BACK,
+            runbook_url=runbook(ROLLED_BACK),
             signal=canary_status,
             expr=f"{canary_status} == {ext.FLAGGER_STATUS_FAILED}",
             for_="0m",
-            severity="warning",
+            severity=WARNING,
             summary=f"Flagger rolled back the {app} canary",
             description=(
                 "The last canary analysis of {{ $labels.name }} in {{ $labels.namespace }} "

@@ -17,6 +17,7 @@ from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import order_api
+from dashboards.grafana_model import current_model
 from stack.config import ConfigError, StackConfig, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,9 +28,10 @@ DASHBOARDS: tuple[Callable[[StackConfig], g.Dashboard], ...] = (order_api.dashbo
 
 
 def to_json(dashboard: g.Dashboard) -> str:
-    """Byte-stable JSON: sorted keys, fixed uid, trailing newline."""
-    data = dashboard.to_json_data()
-    return json.dumps(data, cls=DashboardEncoder, sort_keys=True, indent=2) + "\n"
+    """Byte-stable JSON in Grafana's current model: sorted keys, fixed uid, trailing newline."""
+    # grafanalib's encoder first: it turns its nested objects into plain data.
+    plain = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    return json.dumps(current_model(plain), sort_keys=True, indent=2) + "\n"
 
 
 def dashboards_json(config: StackConfig) -> dict[str, str]:

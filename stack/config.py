@@ -40,6 +40,11 @@ NON_SETTING_ENV = frozenset({VALUES_ENV, CACHE_ENV})
 TRAEFIK_LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+# monitoring.mode values.
+BUNDLED = "bundled"
+PROMETHEUS_OPERATOR = "prometheus-operator"
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 
@@ -115,6 +120,16 @@ class IngressConfig:
     # k3s: synthesize the HelmChartConfig that gives kube-system's bundled
     # Traefik these buckets and per-service metrics (no second Traefik).
     k3s_traefik_config: bool = False
+    # HTTPS (off by default): "" (HTTP only), "secret" (a TLS Secret you
+    # create, named tls_secret) or "cert-manager" (a Certificate from
+    # tls_issuer writes that Secret). HTTP requests are then redirected.
+    tls: str = ""
+    tls_entry_point: str = "websecure"
+    tls_secret: str = "order-api-tls"
+    tls_issuer: str = ""
+    tls_issuer_kind: str = "ClusterIssuer"
+    # The Traefik Service's HTTPS port: the canary load test enters there.
+    traefik_websecure_port: int = 443
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +195,71 @@ class MonitoringConfig:
     datasource_uid: str = "prometheus"
     traefik_namespace: str = "traefik"
     flagger_namespace: str = "flagger-system"
+    # "bundled" (this stack's own Prometheus, Alertmanager and Grafana) or
+    # "prometheus-operator": an existing kube-prometheus-stack scrapes,
+    # evaluates the rules and shows the dashboards (PodMonitors,
+    # PrometheusRule and a dashboard ConfigMap instead).
+    mode: str = "bundled"
+    # An existing Prometheus (any namespace) Flagger's MetricTemplates and
+    # Grafana query, e.g. http://kube-prometheus-stack-prometheus.monitoring:9090;
+    # empty: this stack's own Prometheus Service.
+    prometheus_address: str = ""
+    # Where the operator's Prometheus pods run (admitted to scrape order-api).
+    operator_namespace: str = "monitoring"
+    # kube-prometheus-stack selects monitors and rules by its release name.
+    operator_release: str = "kube-prometheus-stack"
+    # The label Grafana's dashboard sidecar looks for (kube-prometheus-stack's default).
+    dashboard_label: str = "grafana_dashboard"
+    dashboard_label_value: str = "1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertsConfig:
+    """Who hears about a rollback or a firing alert.
+
+    Addresses and passwords are never settings: they are read from Secrets
+    the user creates (named here), so dist/ holds no credential.
+    """
+
+    # Flagger's AlertProvider type: "" (none), slack, msteams, discord, rocket
+    # or gchat. Rollbacks and failed checks go to it at severity `error`.
+    flagger_provider: str = ""
+    # The Secret (in the app namespace) whose key `address` is the webhook URL.
+    flagger_secret: str = "flagger-alerts"
+    flagger_channel: str = ""
+    # When set (slack, rocket), a second provider posts every event of the
+    # rollout, progress included (`info`), to this channel.
+    flagger_progress_channel: str = ""
+    # A generic webhook (Flagger's `event` webhook): every event of a rollout
+    # is POSTed as JSON to this URL. It is written into the Canary, so it must
+    # carry no secret (an in-cluster receiver, for example).
+    flagger_event_url: str = ""
+    alertmanager_image: str = "prom/alertmanager:v0.35.0"
+    alertmanager_service: str = "alertmanager"
+    alertmanager_port: int = 9093
+    alertmanager_resources: Resources = field(
+        default_factory=lambda: Resources(
+            cpu_request="10m", cpu_limit="200m", memory_request="32Mi", memory_limit="128Mi"
+        )
+    )
+    # Alertmanager's receiver: "" (none: alerts are kept and shown, not sent),
+    # webhook, slack or email.
+    receiver: str = ""
+    # The Secret (in the app namespace) with the receiver's secrets: key `url`
+    # (webhook URL, Slack webhook URL) or `password` (SMTP).
+    receiver_secret: str = "alertmanager-receiver"
+    slack_channel: str = ""
+    email_to: str = ""
+    email_from: str = ""
+    # host:port of the SMTP server.
+    email_smarthost: str = ""
+    email_username: str = ""
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+    # Where the alerts' runbook_url points: the repository's docs/runbooks.md
+    # as the team publishes it (each alert links its own section).
+    runbook_base_url: str = "docs/runbooks.md"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,12 +271,26 @@ class StackConfig:
     ingress: IngressConfig = field(default_factory=IngressConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def prometheus_url(self) -> str:
         """The in-cluster address Grafana and Flagger use."""
         m = self.monitoring
+        if m.prometheus_address:
+            return m.prometheus_address
         return f"http://{m.prometheus_service}.{self.namespace}:{m.prometheus_port}"
+
+    @property
+    def bundled_monitoring(self) -> bool:
+        """Whether dist/ holds its own Prometheus, Alertmanager and Grafana."""
+        return self.monitoring.mode == BUNDLED
+
+    @property
+    def alertmanager_address(self) -> str:
+        """host:port of Alertmanager, as Prometheus' alerting block names it."""
+        a = self.alerts
+        return f"{a.alertmanager_service}.{self.namespace}:{a.alertmanager_port}"
 
 
 def _coerce_tuple(value: Any, item: type, where: str) -> tuple[Any, ...]:

@@ -55,6 +55,48 @@ DESCRIPTIONS: dict[str, str] = {
     "ingress.traefik_latency_buckets": "That Traefik's request-duration histogram buckets (s).",
     "ingress.k3s_traefik_config": "Synthesize the HelmChartConfig that configures k3s's "
     "bundled Traefik (buckets, service metrics).",
+    "ingress.tls": "HTTPS: empty (HTTP only), `secret` (a TLS Secret you create) or "
+    "`cert-manager` (a Certificate writes it); HTTP is then redirected.",
+    "ingress.tls_entry_point": "Traefik's HTTPS entry point.",
+    "ingress.tls_secret": "The TLS Secret of the IngressRoute (created by you or cert-manager).",
+    "ingress.tls_issuer": "cert-manager issuer of the Certificate (ingress.tls: cert-manager).",
+    "ingress.tls_issuer_kind": "Kind of that issuer: ClusterIssuer or Issuer.",
+    "ingress.traefik_websecure_port": "Port of the Traefik Service's HTTPS entry point "
+    "(the load test enters there under TLS).",
+    "monitoring.mode": "`bundled` (the kit's Prometheus, Alertmanager, Grafana) or "
+    "`prometheus-operator` (monitors, rules and a dashboard ConfigMap for yours).",
+    "monitoring.prometheus_address": "URL of an existing Prometheus that Flagger and the "
+    "MetricTemplates query; empty: the bundled one.",
+    "monitoring.operator_namespace": "Namespace of the operator's Prometheus (admitted to "
+    "scrape order-api).",
+    "monitoring.operator_release": "The `release` label the operator's Prometheus selects "
+    "monitors and rules by.",
+    "monitoring.dashboard_label": "Label Grafana's dashboard sidecar watches for.",
+    "monitoring.dashboard_label_value": "Value of that label.",
+    "alerts.flagger_provider": "Flagger AlertProvider type (slack, msteams, discord, rocket, "
+    "gchat); empty: no Flagger alerts.",
+    "alerts.flagger_secret": "Secret whose key `address` is the provider's webhook URL.",
+    "alerts.flagger_channel": "Channel of the rollback and failed-check alerts.",
+    "alerts.flagger_progress_channel": "Channel that gets every rollout event (slack, rocket).",
+    "alerts.flagger_event_url": "Generic webhook: every rollout event POSTed as JSON "
+    "(written into the Canary: no secret in it).",
+    "alerts.alertmanager_image": "Alertmanager image.",
+    "alerts.alertmanager_service": "Alertmanager's Service, which Prometheus sends alerts to.",
+    "alerts.alertmanager_port": "Alertmanager's port.",
+    "alerts.receiver": "Alertmanager receiver: webhook, slack or email; empty: alerts are "
+    "kept and shown, not sent.",
+    "alerts.receiver_secret": "Secret with the receiver's `url` (webhook, Slack) or "
+    "`password` (SMTP).",
+    "alerts.slack_channel": "Slack channel of the Alertmanager receiver.",
+    "alerts.email_to": "Recipient of the email receiver.",
+    "alerts.email_from": "Sender of the email receiver.",
+    "alerts.email_smarthost": "SMTP server, host:port.",
+    "alerts.email_username": "SMTP user name (the password comes from receiver_secret).",
+    "alerts.group_wait": "Alertmanager group_wait.",
+    "alerts.group_interval": "Alertmanager group_interval.",
+    "alerts.repeat_interval": "Alertmanager repeat_interval.",
+    "alerts.runbook_base_url": "Where the alerts' runbook_url points (docs/runbooks.md as "
+    "your team publishes it).",
     "canary.interval_s": "Flagger analysis interval.",
     "canary.threshold": "Failed checks before Flagger rolls back.",
     "canary.max_weight": "Largest canary traffic weight (%).",
@@ -93,6 +135,7 @@ _RESOURCE_OWNERS = {
     "app.resources": "order-api",
     "monitoring.prometheus_resources": "Prometheus",
     "monitoring.grafana_resources": "Grafana",
+    "alerts.alertmanager_resources": "Alertmanager",
 }
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 

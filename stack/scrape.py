@@ -153,6 +153,10 @@ def scrape_config(config: StackConfig, *, rule_files: list[str] | None = None) -
                 "static_configs": [{"targets": [f"localhost:{m.prometheus_port}"]}],
             },
         ],
+        # The Service's DNS name: one Alertmanager, no discovery (and no RBAC) needed.
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [config.alertmanager_address]}]}]
+        },
     }
 
 

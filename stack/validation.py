@@ -14,7 +14,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from order_api import telemetry
-from stack.config import ConfigError, Resources, StackConfig
+from stack.config import (
+    BUNDLED,
+    PROMETHEUS_OPERATOR,
+    ConfigError,
+    Resources,
+    StackConfig,
+)
 from stack.names import AppNames
 
 MIN_ANALYSIS_INTERVAL_S = 10  # Flagger's own lower bound.
@@ -60,6 +66,18 @@ GRAFANA_MIN_MEMORY_BYTES = Decimal(512 * 1024**2)
 # service without a weight the weight 1: at maxWeight 100 the primary would
 # still get 1/101 of the traffic instead of none.
 MAX_CANARY_WEIGHT = 99
+# Flagger's AlertProvider types (the enum of its pinned CRD) and those whose
+# message goes to a named channel.
+FLAGGER_PROVIDERS = ("slack", "msteams", "discord", "rocket", "gchat")
+CHANNEL_PROVIDERS = ("slack", "rocket")
+RECEIVERS = ("webhook", "slack", "email")
+TLS_MODES = ("secret", "cert-manager")
+ISSUER_KINDS = ("ClusterIssuer", "Issuer")
+# An email address, loosely: Alertmanager parses it again at load time.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# No user:password@ and no query string: the URL is a literal in dist/.
+EVENT_URL = re.compile(r"https?://[^@?\s]+")
+HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
 
 
 def quantity(text: str) -> Decimal | None:
@@ -221,6 +239,83 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
         ("monitoring.grafana_resources.memory_limit",
          (quantity(m.grafana_resources.memory_limit) or 1 << 70) >= GRAFANA_MIN_MEMORY_BYTES,
          f"Grafana 12 needs at least {GRAFANA_MIN_MEMORY}"),
+        *_alert_rules(c),
+        *_tls_rules(c),
+        *_mode_rules(c),
+    ]  # fmt: skip
+
+
+def _mode_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
+    m = c.monitoring
+    return [
+        ("monitoring.mode", m.mode in (BUNDLED, PROMETHEUS_OPERATOR),
+         f"must be {BUNDLED} or {PROMETHEUS_OPERATOR}"),
+        ("monitoring.prometheus_address",
+         not m.prometheus_address or bool(EVENT_URL.fullmatch(m.prometheus_address)),
+         "must be an http(s) URL without credentials"),
+        ("monitoring.prometheus_address",
+         m.mode != PROMETHEUS_OPERATOR or bool(m.prometheus_address),
+         "must name the existing Prometheus in prometheus-operator mode "
+         "(e.g. http://kube-prometheus-stack-prometheus.monitoring:9090)"),
+        ("monitoring.operator_namespace", bool(DNS_LABEL.fullmatch(m.operator_namespace)),
+         "must be a DNS label"),
+    ]  # fmt: skip
+
+
+def _tls_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
+    i = c.ingress
+    return [
+        ("ingress.tls", i.tls in ("", *TLS_MODES),
+         f"must be empty (HTTP only) or one of {', '.join(TLS_MODES)}"),
+        ("ingress.tls_secret", bool(DNS_NAME.fullmatch(i.tls_secret)),
+         "must be a Secret name (DNS name)"),
+        ("ingress.tls_issuer", i.tls != "cert-manager" or bool(DNS_NAME.fullmatch(i.tls_issuer)),
+         "must name the cert-manager issuer when ingress.tls is cert-manager"),
+        ("ingress.tls_issuer_kind", i.tls_issuer_kind in ISSUER_KINDS,
+         f"must be one of {', '.join(ISSUER_KINDS)}"),
+        ("ingress.tls_entry_point", not i.tls or i.tls_entry_point != i.entry_point,
+         "must differ from ingress.entry_point (that one redirects to HTTPS)"),
+        ("ingress.traefik_websecure_port", 1 <= i.traefik_websecure_port <= 65535,
+         "must be a TCP port"),
+    ]  # fmt: skip
+
+
+def _alert_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
+    al = c.alerts
+    email = al.receiver == "email"
+    return [
+        ("alerts.flagger_provider", al.flagger_provider in ("", *FLAGGER_PROVIDERS),
+         f"must be empty (no Flagger alerts) or one of {', '.join(FLAGGER_PROVIDERS)}"),
+        ("alerts.flagger_secret", bool(DNS_NAME.fullmatch(al.flagger_secret)),
+         "must be a Secret name (DNS name)"),
+        ("alerts.flagger_progress_channel",
+         not al.flagger_progress_channel or al.flagger_provider in CHANNEL_PROVIDERS,
+         f"needs alerts.flagger_provider {' or '.join(CHANNEL_PROVIDERS)} (the other "
+         "types post to one address, which already gets the errors)"),
+        ("alerts.flagger_event_url",
+         not al.flagger_event_url or bool(EVENT_URL.fullmatch(al.flagger_event_url)),
+         "must be an http(s) URL without credentials (it is written into the Canary)"),
+        ("alerts.alertmanager_service", bool(DNS_LABEL.fullmatch(al.alertmanager_service)),
+         "must be a DNS label"),
+        ("alerts.alertmanager_port", 1 <= al.alertmanager_port <= 65535, "must be a TCP port"),
+        ("alerts.receiver", al.receiver in ("", *RECEIVERS),
+         f"must be empty (alerts kept in Alertmanager, sent nowhere) or one of "
+         f"{', '.join(RECEIVERS)}"),
+        ("alerts.receiver_secret", bool(DNS_NAME.fullmatch(al.receiver_secret)),
+         "must be a Secret name (DNS name)"),
+        ("alerts.slack_channel", al.receiver != "slack" or bool(al.slack_channel),
+         "must be set for the slack receiver (e.g. #order-api-oncall)"),
+        ("alerts.email_to", not email or bool(EMAIL.fullmatch(al.email_to)),
+         "must be an email address for the email receiver"),
+        ("alerts.email_from", not email or bool(EMAIL.fullmatch(al.email_from)),
+         "must be an email address for the email receiver"),
+        ("alerts.email_smarthost", not email or bool(HOST_PORT.fullmatch(al.email_smarthost)),
+         "must be host:port of the SMTP server for the email receiver"),
+        *[(f"alerts.{name}", bool(PROMETHEUS_DURATION.fullmatch(getattr(al, name))),
+           "must be a Prometheus duration (e.g. 30s, 5m, 4h)")
+          for name in ("group_wait", "group_interval", "repeat_interval")],
+        ("alerts.runbook_base_url", bool(al.runbook_base_url) and "#" not in al.runbook_base_url,
+         "must be the runbooks page without a #fragment (each alert adds its own)"),
     ]  # fmt: skip
 
 
@@ -234,6 +329,7 @@ def _image_rules(c: StackConfig) -> list[tuple[str, str]]:
         ("canary.loadtester_image", c.canary.loadtester_image),
         ("monitoring.prometheus_image", m.prometheus_image),
         ("monitoring.grafana_image", m.grafana_image),
+        ("alerts.alertmanager_image", c.alerts.alertmanager_image),
     ]
 
 
@@ -244,7 +340,7 @@ def _pinned(image: str) -> bool:
 
 # The Resources sections: each key a positive quantity, each request <= its limit.
 RESOURCE_SECTIONS = ("app.resources", "monitoring.prometheus_resources",
-                     "monitoring.grafana_resources")  # fmt: skip
+                     "monitoring.grafana_resources", "alerts.alertmanager_resources")  # fmt: skip
 RESOURCE_RULE = "must be a positive Kubernetes quantity (e.g. 100m, 0.5, 256Mi); request <= limit"
 PINNED_RULE = "must be an image reference with a pinned tag (not latest)"
 

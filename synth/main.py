@@ -47,10 +47,12 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     # Imported here: loading jsii costs a second that --help and --check need not pay.
     import cdk8s
 
+    from synth.charts.alertmanager import AlertmanagerChart
     from synth.charts.canary import CanaryChart
     from synth.charts.grafana import GrafanaChart
     from synth.charts.ingress import IngressChart
     from synth.charts.k3s_traefik import K3sTraefikChart
+    from synth.charts.monitors import MonitorsChart
     from synth.charts.namespace import NamespaceChart
     from synth.charts.network_policies import NetworkPoliciesChart
     from synth.charts.order_api import OrderApiChart
@@ -70,8 +72,12 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     IngressChart(app, "40-ingress", config=config)
     if config.ingress.k3s_traefik_config:
         K3sTraefikChart(app, "45-k3s-traefik", config=config)
-    PrometheusChart(app, "50-prometheus", config=config)
-    GrafanaChart(app, "60-grafana", config=config)
+    if config.bundled_monitoring:
+        PrometheusChart(app, "50-prometheus", config=config)
+        AlertmanagerChart(app, "55-alertmanager", config=config)
+        GrafanaChart(app, "60-grafana", config=config)
+    else:
+        MonitorsChart(app, "50-monitors", config=config)
     return app
 
 

@@ -1,4 +1,6 @@
-"""The pinned upstream toolchain: Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey.
+"""The pinned toolchain: Kubernetes, etcd, Flagger, CoreDNS, Prometheus, Alertmanager, hey,
+and the local modules grafana-check (dashboard schema) and operator-config
+(prometheus-operator's scrape-config generator).
 
 Built from the Go module proxy into a cache outside the repository
 (`make toolchain`), one folder per pinned version. Other packages import this

@@ -41,9 +41,9 @@ def _list(args: argparse.Namespace) -> int:
     print(f"cache: {cache_root()}")
     for c in COMPONENTS:
         state = "built" if is_built(c) else "missing"
-        print(f"{c.name:<11} {c.version:<9} {state:<8} {', '.join(c.binaries)}")
+        print(f"{c.name:<13} {c.version:<16} {state:<8} {', '.join(c.binaries)}")
         if args.verbose and is_built(c):
-            print(f"{'':<11} {component_dir(c)}")
+            print(f"{'':<13} {component_dir(c)}")
     return 0
 
 

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from toolchain.cache import cache_root, component_dir, is_built
-from toolchain.components import BUILD_DATE, Component
+from toolchain.components import BUILD_DATE, Component, local_sources
 from toolchain.errors import ToolchainError
 from toolchain.gotool import go_binary, go_env, release_time, run_go
 from toolchain.wrapper import write_wrapper
@@ -57,7 +57,8 @@ def _output_name(package: str) -> str:
 
 
 def _ldflags(component: Component) -> str:
-    date = release_time(*component.primary)
+    # A local module has no publication time; its version is its source hash.
+    date = "" if component.local else release_time(*component.primary)
     settings = [
         f"-X {var}={value.replace(BUILD_DATE, date)}"
         for var, value in component.version_vars.items()
@@ -108,11 +109,23 @@ def _rename_binaries(component: Component, bin_dir: Path) -> None:
             raise ToolchainError(f"{component.name}: go build made no {name}")
 
 
+def _copy_local(component: Component, src: Path) -> None:
+    """A local module's sources, copied so the build never writes into the repository."""
+    src.mkdir(parents=True)
+    for path in local_sources(component.local or ""):
+        shutil.copy2(path, src / path.name)
+
+
 def _build_into(component: Component, tmp: Path, log: Path) -> None:
     src = tmp / "src"
-    write_wrapper(component, src)
+    if component.local:
+        _copy_local(component, src)
+    else:
+        write_wrapper(component, src)
     log.write_text(f"# {component.name} {component.version}\n{(src / 'go.mod').read_text()}\n")
-    run_go(["mod", "tidy"], cwd=src)
+    # A local module's go.sum is committed; tidy only the generated wrappers.
+    if not component.local:
+        run_go(["mod", "tidy"], cwd=src)
     _go_build(component, src, tmp / "bin", log)
     _rename_binaries(component, tmp / "bin")
 

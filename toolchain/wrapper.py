@@ -9,13 +9,21 @@ published versions (Kubernetes).
 
 from __future__ import annotations
 
+import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
 from toolchain.components import Component
-from toolchain.gotool import module_file
+from toolchain.gotool import download, module_file
 
 MODULE_PREFIX = "order-api-sre/toolchain/"
+# Where a component with embed_stubs gets its copy of the primary module.
+UPSTREAM_COPY = "upstream"
+EMBED_STUB = (
+    "<!doctype html><title>Web UI not built</title>"
+    "<p>This binary was built from the Go module, which does not ship the web UI.\n"
+)
 
 
 def _version_key(go: str) -> tuple[int, ...]:
@@ -45,6 +53,8 @@ def gomod_text(component: Component) -> str:
     out += [")", ""]
     if component.staging_version:
         out += ["replace (", *_staging_replaces(primary, component.staging_version), ")", ""]
+    if component.embed_stubs:
+        out += [f"replace {component.primary[0]} => ./{UPSTREAM_COPY}", ""]
     excludes = primary.get("Exclude") or []
     if excludes:
         out += ["exclude ("]
@@ -60,7 +70,21 @@ def tools_go_text(component: Component) -> str:
     return f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n"
 
 
+def _copy_with_stubs(component: Component, folder: Path) -> None:
+    """A writable copy of the primary module with the stub files it embeds."""
+    target = folder / UPSTREAM_COPY
+    shutil.copytree(download(*component.primary)["Dir"], target)
+    # The module cache is read-only; the copy must not be.
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    for stub in component.embed_stubs:
+        (target / stub).parent.mkdir(parents=True, exist_ok=True)
+        (target / stub).write_text(EMBED_STUB)
+
+
 def write_wrapper(component: Component, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    if component.embed_stubs:
+        _copy_with_stubs(component, folder)
     (folder / "go.mod").write_text(gomod_text(component))
     (folder / "tools.go").write_text(tools_go_text(component))

@@ -96,7 +96,12 @@ def load_command(config: StackConfig) -> str:
     """`hey` through Traefik with the IngressRoute's host: Flagger's built-in
     request-success-rate/duration read Traefik's metrics, which see only this path."""
     c, ing = config.canary, config.ingress
-    traefik_url = f"http://{ing.traefik_service}.{config.monitoring.traefik_namespace}"
+    traefik = f"{ing.traefik_service}.{config.monitoring.traefik_namespace}"
+    # With HTTPS the plain route only redirects: load the HTTPS entry point
+    # (hey sends the -host as SNI and does not verify the certificate).
+    traefik_url = (
+        f"https://{traefik}:{ing.traefik_websecure_port}" if ing.tls else f"http://{traefik}"
+    )
     # hey's -q is per worker: the total is -q x -c, rounded down to whole rps per worker.
     per_worker_qps = max(1, c.load_rps // LOAD_CONCURRENCY)
     return shlex.join(
@@ -119,7 +124,11 @@ def _webhooks(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
         return {"name": name, "type": kind, "url": loadtester_url, "timeout": timeout,
                 "metadata": metadata}  # fmt: skip
 
+    events = config.alerts.flagger_event_url
+    # Flagger POSTs every event of the rollout (progress, failed checks, rollback) here.
+    event = [{"name": EVENT_WEBHOOK, "type": "event", "url": events}] if events else []
     return [
+        *event,
         hook(ACCEPTANCE_TEST, "pre-rollout", "30s",
              {"type": "bash", "cmd": acceptance_command(config, names)}),
         hook(LOAD_TEST_START, "pre-rollout", "15s", load),
@@ -150,6 +159,47 @@ def _ref(obj: cdk8s.ApiObject) -> dict[str, str]:
     return {"apiVersion": obj.api_version, "kind": obj.kind, "name": obj.name}
 
 
+# Flagger's own severities: `info` gets every event of a rollout, `error` only
+# rollbacks and failed checks.
+ERROR = "error"
+INFO = "info"
+EVENT_WEBHOOK = "events"
+
+
+def alert_providers(config: StackConfig, names: AppNames) -> dict[str, dict[str, Any]]:
+    """AlertProvider name -> (spec, severity): none when no provider is configured."""
+    a = config.alerts
+    if not a.flagger_provider:
+        return {}
+
+    def spec(channel: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": a.flagger_provider}
+        if channel:
+            body["channel"] = channel
+        # Flagger reads the webhook URL from the Secret's `address` key.
+        body["secretRef"] = {"name": a.flagger_secret}
+        return body
+
+    providers = {f"{names.name}-on-call": {"spec": spec(a.flagger_channel), "severity": ERROR}}
+    if a.flagger_progress_channel:
+        providers[f"{names.name}-progress"] = {
+            "spec": spec(a.flagger_progress_channel),
+            "severity": INFO,
+        }
+    return providers
+
+
+def _alerts(config: StackConfig, names: AppNames) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "severity": provider["severity"],
+            "providerRef": {"name": name, "namespace": config.namespace},
+        }
+        for name, provider in alert_providers(config, names).items()
+    ]
+
+
 def canary_spec(
     config: StackConfig, names: AppNames, *, target: cdk8s.ApiObject, autoscaler: cdk8s.ApiObject
 ) -> dict[str, Any]:
@@ -166,6 +216,7 @@ def canary_spec(
             **_steps(config),
             "metrics": [_metric(config, names, m) for m in analysis_metrics(config)],
             "webhooks": _webhooks(config, names),
+            **({"alerts": alerts} if (alerts := _alerts(config, names)) else {}),
         },
     }
 
@@ -197,6 +248,17 @@ class CanaryChart(cdk8s.Chart):
                     "provider": {"type": "prometheus", "address": config.prometheus_url},
                     "query": metric.query,
                 },
+            )
+        for name, provider in alert_providers(config, names).items():
+            custom_resource(
+                self,
+                f"alert-provider-{name}",
+                api_version=FLAGGER_API,
+                kind="AlertProvider",
+                name=name,
+                namespace=config.namespace,
+                labels=component_labels(names.name),
+                spec=provider["spec"],
             )
         custom_resource(
             self,

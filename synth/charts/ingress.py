@@ -16,6 +16,7 @@ from synth.custom_resource import custom_resource
 # request's Host by default, so with one host this caps the whole route, per
 # Traefik replica (rateLimit, by contrast, groups by client IP).
 MAX_IN_FLIGHT_PER_HOST = 50
+CERT_MANAGER_GROUP = "cert-manager.io"
 
 
 def middlewares(config: StackConfig) -> dict[str, dict[str, Any]]:
@@ -57,10 +58,22 @@ def middlewares(config: StackConfig) -> dict[str, dict[str, Any]]:
     }
 
 
+def https_redirect(config: StackConfig) -> str:
+    """The Middleware that sends plain HTTP to HTTPS (only with ingress.tls)."""
+    return f"{config.app.name}-https-redirect"
+
+
+def _tls(config: StackConfig) -> dict[str, Any]:
+    ing = config.ingress
+    return {"tls": {"secretName": ing.tls_secret}} if ing.tls else {}
+
+
 def ingress_route_spec(config: StackConfig) -> dict[str, Any]:
     names = app_names(config)
+    ing = config.ingress
     return {
-        "entryPoints": [config.ingress.entry_point],
+        "entryPoints": [ing.tls_entry_point if ing.tls else ing.entry_point],
+        **_tls(config),
         "routes": [
             {
                 "kind": "Rule",
@@ -73,6 +86,50 @@ def ingress_route_spec(config: StackConfig) -> dict[str, Any]:
             }
         ],
     }
+
+
+def redirect_route_spec(config: StackConfig) -> dict[str, Any]:
+    """Plain HTTP on the host: answered with a permanent redirect, never served."""
+    names = app_names(config)
+    return {
+        "entryPoints": [config.ingress.entry_point],
+        "routes": [
+            {
+                "kind": "Rule",
+                "match": f"Host(`{config.ingress.host}`)",
+                "middlewares": [{"name": https_redirect(config), "namespace": config.namespace}],
+                # A route needs a service; the redirect answers before it is reached.
+                "services": [{"name": names.traefik_service, "kind": "TraefikService"}],
+            }
+        ],
+    }
+
+
+def certificate_spec(config: StackConfig) -> dict[str, Any]:
+    ing = config.ingress
+    return {
+        "secretName": ing.tls_secret,
+        "dnsNames": [ing.host],
+        "issuerRef": {"name": ing.tls_issuer, "kind": ing.tls_issuer_kind,
+                      "group": CERT_MANAGER_GROUP},
+    }  # fmt: skip
+
+
+def _https(scope: Construct, config: StackConfig, labels: dict[str, str]) -> None:
+    """The redirect of plain HTTP and, with cert-manager, the Certificate."""
+    name = config.app.name
+
+    def add(construct_id: str, api_version: str, kind: str, obj: str, spec: dict[str, Any]) -> None:
+        custom_resource(scope, construct_id, api_version=api_version, kind=kind, name=obj,
+                        namespace=config.namespace, labels=labels, spec=spec)  # fmt: skip
+
+    add("https-redirect", TRAEFIK_API, "Middleware", https_redirect(config),
+        {"redirectScheme": {"scheme": "https", "permanent": True}})  # fmt: skip
+    add("http-redirect-route", TRAEFIK_API, "IngressRoute", f"{name}-http-redirect",
+        redirect_route_spec(config))  # fmt: skip
+    if config.ingress.tls == "cert-manager":
+        add("certificate", f"{CERT_MANAGER_GROUP}/v1", "Certificate", name,
+            certificate_spec(config))  # fmt: skip
 
 
 class IngressChart(cdk8s.Chart):
@@ -100,3 +157,5 @@ class IngressChart(cdk8s.Chart):
             labels=labels,
             spec=ingress_route_spec(config),
         )
+        if config.ingress.tls:
+            _https(self, config, labels)

@@ -15,6 +15,7 @@ from constructs import Construct
 from stack.config import StackConfig
 from stack.names import LOADTESTER, SELECTOR_LABEL, app_names, component_labels
 from stack.scrape import COMPONENT_NAME_LABEL, TRAEFIK_POD_LABEL
+from synth.charts.alertmanager import ALERTMANAGER
 from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
 
@@ -34,7 +35,26 @@ class Allow:
     from_pod_labels: dict[str, str] | None = None
 
 
+def _operator_allows(config: StackConfig) -> list[Allow]:
+    """prometheus-operator mode: the existing Prometheus scrapes from its namespace."""
+    names = app_names(config)
+    m, k = config.monitoring, config.canary
+    app_port = config.app.container_port
+    return [
+        Allow(name=f"{names.name}-from-traefik", to_apps=names.all_tracks, port=app_port,
+              from_namespace=m.traefik_namespace),
+        Allow(name=f"{names.name}-from-loadtester", to_apps=names.all_tracks, port=app_port,
+              from_apps=[LOADTESTER]),
+        Allow(name=f"{names.name}-from-prometheus", to_apps=names.all_tracks, port=app_port,
+              from_namespace=m.operator_namespace),
+        Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=k.loadtester_port,
+              from_namespace=m.flagger_namespace),
+    ]  # fmt: skip
+
+
 def allows(config: StackConfig) -> list[Allow]:
+    if not config.bundled_monitoring:
+        return _operator_allows(config)
     names = app_names(config)
     m, k = config.monitoring, config.canary
     app_port = config.app.container_port
@@ -53,6 +73,10 @@ def allows(config: StackConfig) -> list[Allow]:
         # Flagger runs the canary analysis queries against this Prometheus.
         Allow(name=f"{PROMETHEUS}-from-flagger", to_apps=[PROMETHEUS], port=m.prometheus_port,
               from_namespace=m.flagger_namespace),
+        # Prometheus sends firing alerts; Alertmanager's own egress (receivers) is
+        # not restricted here, like every pod's: this chart denies ingress only.
+        Allow(name=f"{ALERTMANAGER}-from-prometheus", to_apps=[ALERTMANAGER],
+              port=config.alerts.alertmanager_port, from_apps=[PROMETHEUS]),
         Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=k.loadtester_port,
               from_namespace=m.flagger_namespace),
     ]  # fmt: skip

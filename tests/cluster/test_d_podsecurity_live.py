@@ -49,7 +49,8 @@ def test_every_pod_of_dist_and_of_flagger_runs_admitted(cluster):
     pods = _settled_pods()
     owners = {p["metadata"]["labels"].get("app") for p in pods}
     # dist/'s Deployments plus the primary Flagger created (the canary is scaled to 0).
-    assert {"order-api-primary", "flagger-loadtester", "prometheus", "grafana"} <= owners
+    expected = {"order-api-primary", "flagger-loadtester", "prometheus", "alertmanager", "grafana"}
+    assert expected <= owners
     for pod in pods:
         name = pod["metadata"]["name"]
         if pod["metadata"]["labels"].get("app") == "grafana":

@@ -35,6 +35,7 @@ def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
     assert patterns == [
         "order-api:*",
         "prom/prometheus:*",
+        "prom/alertmanager:*",
         "ghcr.io/fluxcd/flagger-loadtester:*",
         "ghcr.io/fluxcd/flagger:*",
         "docker.io/traefik:*",
@@ -46,7 +47,11 @@ def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
     assert Path(order_api.entrypoint[0]).is_file() and Path(traefik.aliases["traefik"]).is_file()
     assert order_api.cmd == ("--host", "0.0.0.0", "--port", "8080")
     # The loadtester finds hey (copied into bin_dir) on its PATH.
-    assert table[2].path == (str(tmp_path),)
+    loadtester = next(r for r in table if "loadtester" in r.pattern)
+    assert loadtester.path == (str(tmp_path),)
+    # Alertmanager runs the toolchain's binary, copied into bin_dir like Prometheus.
+    alertmanager = next(r for r in table if "alertmanager" in r.pattern)
+    assert alertmanager.aliases[alertmanager.entrypoint[0]] == str(tmp_path / "alertmanager")
 
 
 def test_order_api_row_matches_the_dockerfile():

@@ -83,7 +83,8 @@ def test_rule_files_shape(config):
                     assert rule["record"].split(":")[0].startswith("namespace_app"), rule
                 else:
                     assert {"severity"} <= rule["labels"].keys(), rule
-                    assert {"summary", "description"} == rule["annotations"].keys(), rule
+                    annotations = rule["annotations"].keys()
+                    assert {"summary", "description", "runbook_url"} == annotations, rule
     recorded = [r.record for r in rules.recording_rules(config)]
     assert recorded == [
         "namespace_app:http_requests:rate1m",

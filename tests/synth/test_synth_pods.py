@@ -24,7 +24,7 @@ RESTRICTED_VOLUMES = {
     "persistentVolumeClaim", "projected", "secret",
 }  # fmt: skip
 # Every workload dist/ holds (a test checks the list is complete).
-WORKLOADS = [NAMES.name, "flagger-loadtester", "prometheus", "grafana"]
+WORKLOADS = [NAMES.name, "flagger-loadtester", "prometheus", "alertmanager", "grafana"]
 
 
 def _pod(synthesized: Synthesized, name: str) -> dict[str, Any]:

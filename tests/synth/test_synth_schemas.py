@@ -17,9 +17,10 @@ from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 
 KUBERNETES_MINORS = [f"1.{minor}" for minor in range(31, 38)]
-# API groups served by the CRDs (Flagger, Traefik, k3s's helm-controller), not
-# by Kubernetes itself.
-CUSTOM_GROUPS = {"flagger.app", "traefik.io", "helm.cattle.io"}
+# API groups served by CRDs (Flagger, Traefik, k3s's helm-controller,
+# cert-manager, prometheus-operator), not by Kubernetes itself.
+CUSTOM_GROUPS = {"flagger.app", "traefik.io", "helm.cattle.io", "cert-manager.io",
+                 "monitoring.coreos.com"}  # fmt: skip
 
 
 def _is_custom(m: Manifest) -> bool:
@@ -134,7 +135,18 @@ def test_traefik_objects_use_the_current_api_group(synthesized: Synthesized) -> 
         assert "traefik.containo.us" not in m.obj["apiVersion"], m.label
 
 
-@pytest.mark.parametrize("config_name", ["step-weights", "faults", "shop"])
+@pytest.mark.parametrize(
+    "config_name",
+    [
+        "step-weights",
+        "faults",
+        "shop",
+        "alerts-slack",
+        "alerts-email",
+        "tls-secret",
+        "tls-cert-manager",
+    ],
+)
 def test_override_configs_validate_against_their_crds(config_name: str) -> None:
     """The snapshot overrides (stepWeights instead of stepWeight/maxWeight, ...)."""
     config = config_for(config_name)

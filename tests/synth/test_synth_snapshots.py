@@ -37,6 +37,38 @@ CONFIGS: dict[str, dict[str, str]] = {
 }
 # The committed profiles (values files), each snapshot-tested as a whole.
 PROFILES = {"k3s": ROOT / "values" / "k3s.yaml", "cluster": ROOT / "values" / "cluster.yaml"}
+# Alert settings change only the Canary chart and Alertmanager's: those are
+# snapshotted for them.
+ALERT_CONFIGS: dict[str, dict[str, str]] = {
+    # Flagger to Slack (on-call errors, every event to a release channel) and
+    # Alertmanager to Slack.
+    "alerts-slack": {
+        "ORDER_API_SRE_ALERTS__FLAGGER_PROVIDER": "slack",
+        "ORDER_API_SRE_ALERTS__FLAGGER_CHANNEL": "#order-api-oncall",
+        "ORDER_API_SRE_ALERTS__FLAGGER_PROGRESS_CHANNEL": "#order-api-releases",
+        "ORDER_API_SRE_ALERTS__RECEIVER": "slack",
+        "ORDER_API_SRE_ALERTS__SLACK_CHANNEL": "#order-api-oncall",
+    },
+    # Flagger to Teams and to a generic webhook, Alertmanager by email.
+    "alerts-email": {
+        "ORDER_API_SRE_ALERTS__FLAGGER_PROVIDER": "msteams",
+        "ORDER_API_SRE_ALERTS__FLAGGER_EVENT_URL": "http://event-sink.sre-demo/flagger",
+        "ORDER_API_SRE_ALERTS__RECEIVER": "email",
+        "ORDER_API_SRE_ALERTS__EMAIL_TO": "oncall@example.org",
+        "ORDER_API_SRE_ALERTS__EMAIL_FROM": "alertmanager@example.org",
+        "ORDER_API_SRE_ALERTS__EMAIL_SMARTHOST": "smtp.example.org:587",
+    },
+}
+ALERT_CHARTS = ["30-canary", "55-alertmanager"]
+# HTTPS changes the ingress and the load test's URL (in the Canary).
+TLS_CONFIGS: dict[str, dict[str, str]] = {
+    "tls-secret": {"ORDER_API_SRE_INGRESS__TLS": "secret"},
+    "tls-cert-manager": {
+        "ORDER_API_SRE_INGRESS__TLS": "cert-manager",
+        "ORDER_API_SRE_INGRESS__TLS_ISSUER": "letsencrypt",
+    },
+}
+TLS_CHARTS = ["30-canary", "40-ingress"]
 # The chart ids of synth.main.build_app, in apply order.
 CHARTS = [
     "00-namespace",
@@ -45,6 +77,7 @@ CHARTS = [
     "30-canary",
     "40-ingress",
     "50-prometheus",
+    "55-alertmanager",
     "60-grafana",
 ]
 
@@ -57,7 +90,7 @@ def config_for(name: str) -> StackConfig:
     if name in PROFILES:
         config = load_config(env={}, values_file=PROFILES[name])
     else:
-        config = load_config(env=CONFIGS[name])
+        config = load_config(env={**CONFIGS, **ALERT_CONFIGS, **TLS_CONFIGS}[name])
     check_config(config)
     return config
 
@@ -83,7 +116,7 @@ def test_each_profile_has_its_chart_list() -> None:
 @pytest.mark.parametrize("chart_id", CHARTS)
 @pytest.mark.parametrize("config_name", list(CONFIGS))
 def test_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
-    _check_chart(config_name, chart_id, snapshot)
+    _matches_snapshots(config_name, chart_id, snapshot)
 
 
 @pytest.mark.parametrize(
@@ -91,13 +124,25 @@ def test_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssert
     [(profile, chart) for profile, charts in PROFILE_CHARTS.items() for chart in charts],
 )
 def test_profile_chart_objects(profile: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
-    _check_chart(profile, chart_id, snapshot)
+    _matches_snapshots(profile, chart_id, snapshot)
 
 
-def _check_chart(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+def _matches_snapshots(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
     objects = chart_objects(config_for(config_name), chart_id)
     assert objects
     names = [f"{o['kind']}-{o['metadata']['name']}" for o in objects]
     assert len(names) == len(set(names)), names
     for name, obj in zip(names, objects, strict=True):
         assert obj == snapshot.use_extension(YamlSnapshot)(name=name)
+
+
+@pytest.mark.parametrize("chart_id", ALERT_CHARTS)
+@pytest.mark.parametrize("config_name", list(ALERT_CONFIGS))
+def test_alert_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+    _matches_snapshots(config_name, chart_id, snapshot)
+
+
+@pytest.mark.parametrize("chart_id", TLS_CHARTS)
+@pytest.mark.parametrize("config_name", list(TLS_CONFIGS))
+def test_tls_chart_objects(config_name: str, chart_id: str, snapshot: SnapshotAssertion) -> None:
+    _matches_snapshots(config_name, chart_id, snapshot)

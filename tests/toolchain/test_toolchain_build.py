@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,12 +13,12 @@ from pathlib import Path
 import pytest
 
 import toolchain
-from toolchain import ToolchainError, versions
+from toolchain import ToolchainError, components, versions
 from toolchain.build import build, build_one
 from toolchain.cache import cache_root
 from toolchain.components import BY_NAME, Component, select
 from toolchain.gotool import go_binary, module_file
-from toolchain.wrapper import gomod_text
+from toolchain.wrapper import EMBED_STUB, UPSTREAM_COPY, gomod_text, write_wrapper
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,6 +85,46 @@ def test_prometheus_wrapper_copies_the_upstream_excludes(go: str) -> None:
     text = gomod_text(BY_NAME["prometheus"])
     for exclude in upstream["Exclude"]:
         assert f"\t{exclude['Path']} {exclude['Version']}\n" in text
+
+
+def test_a_local_modules_version_is_the_hash_of_its_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = components.LOCAL_ROOT / components.GRAFANA_CHECK
+    copy = tmp_path / components.GRAFANA_CHECK
+    shutil.copytree(source, copy)
+    assert components.source_hash(components.GRAFANA_CHECK) == BY_NAME["grafana-check"].version
+    monkeypatch.setattr(components, "LOCAL_ROOT", tmp_path)
+    before = components.source_hash(components.GRAFANA_CHECK)
+    (copy / "README.txt").write_text("not a source: the hash ignores it")
+    assert components.source_hash(components.GRAFANA_CHECK) == before
+    (copy / "main.go").write_text((copy / "main.go").read_text() + "\n// edited\n")
+    assert components.source_hash(components.GRAFANA_CHECK) != before
+
+
+def test_alertmanager_wrapper_builds_a_copy_with_the_ui_stubbed(go: str, tmp_path: Path) -> None:
+    """The module zip has no built web UI; the wrapper builds a writable copy with stubs."""
+    alertmanager = BY_NAME["alertmanager"]
+    write_wrapper(alertmanager, tmp_path)
+    text = (tmp_path / "go.mod").read_text()
+    assert f"replace github.com/prometheus/alertmanager => ./{UPSTREAM_COPY}\n" in text
+    for stub in alertmanager.embed_stubs:
+        assert (tmp_path / UPSTREAM_COPY / stub).read_text() == EMBED_STUB
+    assert (tmp_path / UPSTREAM_COPY / "cmd" / "amtool").is_dir()
+    assert os.access(tmp_path / UPSTREAM_COPY / "go.mod", os.W_OK)
+
+
+@pytest.mark.live
+def test_a_local_module_builds_from_a_copy_and_reports_its_hash(go: str, empty_cache: Path) -> None:
+    checker = BY_NAME["grafana-check"]
+    assert build_one(checker, say=lambda line: None) is not None
+    binary = toolchain.bin_path("grafana-check")
+    assert binary == empty_cache / f"grafana-check-{checker.version}" / "bin" / "grafana-check"
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == f"grafana-check {checker.version}"
+    # The build never wrote into the repository's module folder.
+    source = components.LOCAL_ROOT / components.GRAFANA_CHECK
+    assert sorted(p.name for p in source.iterdir()) == ["go.mod", "go.sum", "main.go"]
 
 
 def test_a_failed_build_leaves_nothing_behind(go: str, empty_cache: Path) -> None:
@@ -176,3 +217,18 @@ def test_cli_errors_are_one_line(args: list[str], message: str) -> None:
     run = _cli(*args)
     assert run.returncode == 1
     assert message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("folder", "module", "pin"),
+    [
+        (components.GRAFANA_CHECK, "github.com/grafana/grafana-foundation-sdk/go",
+         versions.GRAFANA_FOUNDATION_SDK),
+        (components.OPERATOR_CONFIG, "github.com/prometheus-operator/prometheus-operator",
+         versions.PROMETHEUS_OPERATOR),
+    ],
+)  # fmt: skip
+def test_local_modules_require_the_pins_of_versions_py(folder: str, module: str, pin: str) -> None:
+    gomod = (components.LOCAL_ROOT / folder / "go.mod").read_text()
+    assert f"\t{module} {pin}\n" in gomod or f"require {module} {pin}\n" in gomod
+    assert f"{module} {pin} h1:" in (components.LOCAL_ROOT / folder / "go.sum").read_text()

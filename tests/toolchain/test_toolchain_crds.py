@@ -12,7 +12,7 @@ from toolchain import ToolchainError, crds, versions
 from toolchain.gotool import go_binary
 
 EXPECTED = {"Canary", "MetricTemplate", "AlertProvider", "IngressRoute", "Middleware"}
-EXPECTED |= {"TraefikService", "HelmChartConfig"}
+EXPECTED |= {"TraefikService", "HelmChartConfig", "Certificate", "PodMonitor", "PrometheusRule"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,6 +32,7 @@ def test_each_file_is_read_from_its_pinned_module() -> None:
     assert f"flagger@{versions.FLAGGER}" in str(by_name["flagger"])
     assert f"traefik/v3@{versions.TRAEFIK}" in str(by_name["traefik"])
     assert f"helm-controller@{versions.HELM_CONTROLLER}" in str(by_name["helm-controller"])
+    assert f"cert-manager@{versions.CERT_MANAGER}" in str(by_name["cert-manager"])
     # Read from the Go module cache, nothing from the checkout or beside it.
     modcache = subprocess.run(
         ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True

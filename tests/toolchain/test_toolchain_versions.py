@@ -12,9 +12,13 @@ import pytest
 
 from tests.conftest import require_binary
 from toolchain import versions
+from toolchain.components import GRAFANA_CHECK, OPERATOR_CONFIG, source_hash
 from toolchain.gotool import go_binary
+from toolchain.wrapper import UPSTREAM_COPY
 
 pytestmark = pytest.mark.live
+
+ALERTMANAGER_MODULE = "github.com/prometheus/alertmanager"
 
 KUBERNETES_SERVERS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"]
 
@@ -51,6 +55,20 @@ def test_prometheus_reports_the_pin(name: str) -> None:
     assert out.startswith(f"{name}, version {versions.PROMETHEUS} "), out
 
 
+@pytest.mark.parametrize("name", ["alertmanager", "amtool"])
+def test_alertmanager_reports_the_pin(name: str) -> None:
+    out = _output(require_binary(name, "make toolchain"), "--version")
+    assert out.startswith(f"{name}, version {versions.ALERTMANAGER.removeprefix('v')} "), out
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("grafana-check", GRAFANA_CHECK), ("operator-config", OPERATOR_CONFIG)]
+)
+def test_local_modules_report_their_source_hash(name: str, folder: str) -> None:
+    out = _output(require_binary(name, "make toolchain"), "--version")
+    assert out.strip() == f"{name} {source_hash(folder)}"
+
+
 def test_flagger_reports_the_pin() -> None:
     out = _output(require_binary("flagger", "make toolchain"), "-version")
     assert f"Flagger version {versions.FLAGGER.removeprefix('v')} " in out, out
@@ -84,10 +102,25 @@ def _module_version(binary: str, module: str) -> str:
         ("hey", "github.com/rakyll/hey", versions.HEY),
         ("kube-apiserver", "k8s.io/apiserver", versions.KUBERNETES_STAGING),
         ("prometheus", "github.com/prometheus/prometheus", versions.PROMETHEUS_MODULE),
+        (
+            "grafana-check",
+            "github.com/grafana/grafana-foundation-sdk/go",
+            versions.GRAFANA_FOUNDATION_SDK,
+        ),
     ],
 )
 def test_binaries_link_the_pinned_modules(name: str, module: str, pin: str) -> None:
     assert _module_version(require_binary(name, "make toolchain"), module) == pin
+
+
+@pytest.mark.parametrize("name", ["alertmanager", "amtool"])
+def test_alertmanager_is_built_from_a_copy_of_the_pinned_module(name: str) -> None:
+    """The wrapper replaces the module by its copy (UI stubbed): the build info says so."""
+    info = _output(go_binary(), "version", "-m", require_binary(name, "make toolchain"))
+    lines = [line.split() for line in info.splitlines()]
+    (index,) = [i for i, f in enumerate(lines) if f[:2] == ["mod", ALERTMANAGER_MODULE]]
+    assert lines[index][2] == versions.ALERTMANAGER, info
+    assert lines[index + 1][:2] == ["=>", f"./{UPSTREAM_COPY}"], info
 
 
 class _Quiet(http.server.BaseHTTPRequestHandler):
