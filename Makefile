@@ -8,15 +8,17 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help toolchain synth test test-cluster test-fast snapshots run lint bench image dashboards rehearse setup clean
+.PHONY: help toolchain synth test test-cluster test-fast snapshots run lint bench image dashboards rehearse power setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
+# Then the Canary's headline odds; CHECK=1 fails (exit 1) when they are out of bounds.
+synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error); CHECK=1: strict odds
 	@$(PY) -m synth.main
+	@$(PY) -m rehearsal power --headline $(if $(CHECK),--check)
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
 	$(PY) -m pytest --durations=8
@@ -51,6 +53,10 @@ dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/d
 # both and the verdict block says which; 2 (could not run) and 130 stay errors.
 rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
 	@$(PY) -m rehearsal $(if $(ENGINE),--engine $(ENGINE)) $(ARGS); rc=$$?; [ $$rc -le 1 ] || exit $$rc
+
+CHART ?= build/canary-power.png
+power: $(VENV)/.installed ## What the Canary's gates detect: P(promote) curves, table and CHART=build/canary-power.png
+	@$(PY) -m rehearsal power --chart $(CHART) $(ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
 

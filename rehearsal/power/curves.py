@@ -1,0 +1,135 @@
+"""The answers: P(promote) curves, false rollbacks, times to a verdict, detection limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rehearsal.power.monte_carlo import Outcomes, Simulator, Traffic, Truth
+from rehearsal.power.release_plan import Plan
+
+# A release is "detected" when it is promoted with at most this probability.
+DETECTION_PROMOTE = 0.10
+# A healthy canary fails a tenth of what the tightest error gate allows.
+HEALTHY_BUDGET_SHARE = 0.1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    x: float  # the error rate (fraction) or the shift (ms)
+    p_promote: float
+    releases: int
+    median_verdict_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    healthy_error_rate: float
+    p_false_rollback: float
+    healthy_release_s: float  # median time to a promotion of a healthy release
+    bad_error_rate: float
+    p_promote_bad: float
+    rollback_s: dict[str, float]  # quantiles of the time to a rollback of the bad release
+    detected_error_rate: float | None  # smallest error rate promoted <= 10 % of the time
+    detected_shift_ms: float | None
+    error_curve: list[Point] = field(default_factory=list)
+    latency_curve: list[Point] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    plan: Plan
+    traffic: Traffic
+    releases: int
+    seed: int
+
+    def outcomes(self, truth: Truth) -> Outcomes:
+        # One seed per truth: each point is reproducible on its own.
+        key = [self.seed, round(truth.error_rate * 1e6), round(truth.shift_ms * 1e3)]
+        rng = np.random.default_rng(key)
+        return Simulator(self.plan, self.traffic).run(truth, self.releases, rng)
+
+    def point(self, x: float, truth: Truth) -> Point:
+        out = self.outcomes(truth)
+        verdicts = verdict_seconds(out)
+        return Point(
+            x=x,
+            p_promote=out.p_promote,
+            releases=self.releases,
+            median_verdict_s=float(np.median(verdicts)),
+        )
+
+
+def verdict_seconds(out: Outcomes, promoted: bool | None = None) -> np.ndarray:
+    """Seconds from the new revision (tick 1) to the verdict."""
+    ticks = out.decided_tick if promoted is None else out.decided_tick[out.promoted == promoted]
+    return (ticks - 1).astype(np.float64) * out.interval_s
+
+
+def detection_limit(
+    study: Study, truth_at: Callable[[float], Truth], top: float, *, steps: int = 10
+) -> float | None:
+    """The smallest x in [0, top] promoted at most 10 % of the time, by bisection
+    (P(promote) falls with x); None when even `top` is promoted more often."""
+    if study.outcomes(truth_at(top)).p_promote > DETECTION_PROMOTE:
+        return None
+    low, high = 0.0, top
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if study.outcomes(truth_at(middle)).p_promote > DETECTION_PROMOTE:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def summarize(
+    study: Study,
+    *,
+    healthy_error_rate: float,
+    bad_factor: float,
+    error_rates: list[float],
+    shifts_ms: list[float],
+) -> Summary:
+    healthy = study.outcomes(Truth(error_rate=healthy_error_rate))
+    bad_rate = min(1.0, bad_factor * study.plan.error_budget)
+    bad = study.outcomes(Truth(error_rate=bad_rate))
+    rollbacks = verdict_seconds(bad, promoted=False)
+    quantiles = {
+        f"p{q}": float(np.percentile(rollbacks, q)) if len(rollbacks) else float("nan")
+        for q in (10, 50, 90)
+    }
+    promoted_s = verdict_seconds(healthy, promoted=True)
+    errors = [study.point(r, Truth(error_rate=r)) for r in error_rates]
+    shifts = [study.point(s, Truth(error_rate=healthy_error_rate, shift_ms=s)) for s in shifts_ms]
+    return Summary(
+        healthy_error_rate=healthy_error_rate,
+        p_false_rollback=1 - healthy.p_promote,
+        healthy_release_s=float(np.median(promoted_s)) if len(promoted_s) else float("nan"),
+        bad_error_rate=bad_rate,
+        p_promote_bad=bad.p_promote,
+        rollback_s=quantiles,
+        detected_error_rate=detection_limit(study, lambda r: Truth(error_rate=r), max(error_rates)),
+        detected_shift_ms=detection_limit(
+            study, lambda s: Truth(error_rate=healthy_error_rate, shift_ms=s), max(shifts_ms)
+        ),
+        error_curve=errors,
+        latency_curve=shifts,
+    )
+
+
+def benchmark(study: Study, truth: Truth, *, rounds: int = 3) -> float:
+    """Simulated releases per second (the best of `rounds`)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        study.outcomes(truth)
+        best = min(best, time.perf_counter() - started)
+    return study.releases / best
