@@ -102,6 +102,23 @@ class Outcomes:
         return ticks.astype(np.float64) * self.interval_s
 
 
+def _multinomial(rng: np.random.Generator, n: Ints, probs: Floats) -> Ints:
+    """Multinomial counts per row as a chain of vectorized binomials (numpy's
+    multinomial loops over rows: ten times slower here)."""
+    hist = np.zeros((len(n), len(probs)), dtype=np.int64)
+    left, mass = n.copy(), 1.0
+    for k, p in enumerate(probs):
+        if p <= 0:
+            continue
+        if p >= mass * (1 - 1e-12) or k == len(probs) - 1:
+            hist[:, k] = left
+            break
+        hist[:, k] = rng.binomial(left, p / mass)
+        left -= hist[:, k]
+        mass -= p
+    return hist
+
+
 class _Windows:
     """The canary's last requests, slice by slice, for every release."""
 
@@ -176,11 +193,7 @@ class Simulator:
     ) -> tuple[Ints, Ints, Ints]:
         n = self._arrivals(rng, weight)
         e = self._errors(rng, n, truth.error_rate)
-        if len(self.edges):
-            hist = rng.multinomial(n, probs)
-        else:
-            hist = np.zeros((len(n), 1), dtype=np.int64)
-        return n, e, hist
+        return n, e, _multinomial(rng, n, probs)
 
     def gate_passes(
         self,
