@@ -36,6 +36,7 @@ class Summary:
     rollback_s: dict[str, float]  # quantiles of the time to a rollback of the bad release
     detected_error_rate: float | None  # smallest error rate promoted <= 10 % of the time
     detected_shift_ms: float | None
+    releases: int
     error_curve: list[Point] = field(default_factory=list)
     latency_curve: list[Point] = field(default_factory=list)
 
@@ -90,14 +91,20 @@ def detection_limit(
     return high
 
 
+def _grid(top: float, points: int) -> list[float]:
+    return [float(x) for x in np.linspace(0.0, top, points)] if points else []
+
+
 def summarize(
     study: Study,
     *,
     healthy_error_rate: float,
     bad_factor: float,
-    error_rates: list[float],
-    shifts_ms: list[float],
+    max_error_rate: float,
+    max_shift_ms: float,
+    points: int,
 ) -> Summary:
+    """Every figure; `points` 0 leaves the curves out (the headline needs none)."""
     healthy = study.outcomes(Truth(error_rate=healthy_error_rate))
     bad_rate = min(1.0, bad_factor * study.plan.error_budget)
     bad = study.outcomes(Truth(error_rate=bad_rate))
@@ -107,8 +114,10 @@ def summarize(
         for q in (10, 50, 90)
     }
     promoted_s = verdict_seconds(healthy, promoted=True)
-    errors = [study.point(r, Truth(error_rate=r)) for r in error_rates]
-    shifts = [study.point(s, Truth(error_rate=healthy_error_rate, shift_ms=s)) for s in shifts_ms]
+
+    def shifted(ms: float) -> Truth:
+        return Truth(error_rate=healthy_error_rate, shift_ms=ms)
+
     return Summary(
         healthy_error_rate=healthy_error_rate,
         p_false_rollback=1 - healthy.p_promote,
@@ -116,12 +125,11 @@ def summarize(
         bad_error_rate=bad_rate,
         p_promote_bad=bad.p_promote,
         rollback_s=quantiles,
-        detected_error_rate=detection_limit(study, lambda r: Truth(error_rate=r), max(error_rates)),
-        detected_shift_ms=detection_limit(
-            study, lambda s: Truth(error_rate=healthy_error_rate, shift_ms=s), max(shifts_ms)
-        ),
-        error_curve=errors,
-        latency_curve=shifts,
+        detected_error_rate=detection_limit(study, lambda r: Truth(error_rate=r), max_error_rate),
+        detected_shift_ms=detection_limit(study, shifted, max_shift_ms),
+        error_curve=[study.point(r, Truth(error_rate=r)) for r in _grid(max_error_rate, points)],
+        latency_curve=[study.point(ms, shifted(ms)) for ms in _grid(max_shift_ms, points)],
+        releases=study.releases,
     )
 
 

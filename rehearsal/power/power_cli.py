@@ -14,8 +14,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from rehearsal.power.curves import Study, Summary, benchmark, summarize
 from rehearsal.power.monte_carlo import Arrivals, ErrorProcess, Latency, Traffic, Truth
 from rehearsal.power.power_chart import write_chart
@@ -24,8 +22,8 @@ from rehearsal.power.release_plan import Plan, plan_from_canary
 
 EXIT_OK, EXIT_OUT_OF_BOUNDS, EXIT_BAD_INPUT = 0, 1, 2
 # The stack settings (stack/config.py, canary section) that move each figure.
-SETTINGS_NOISE = "canary.load_rps, canary.metric_window_s, canary.interval_s, canary.threshold"
-SETTINGS_POWER = "canary.load_rps, canary.step_weight / canary.step_weights, canary.threshold"
+NOISE_SETTINGS = ("load_rps", "metric_window_s", "interval_s", "threshold")
+POWER_SETTINGS = ("load_rps", "step_weight / step_weights", "threshold")
 
 
 def _fraction(raw: str) -> float:
@@ -70,7 +68,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--rps", type=_non_negative, default=0.0, help="real users' requests/s (0)")
     p.add_argument("--load-rps", type=_non_negative, help="load test requests/s (its hey -q x -c)")
-    p.add_argument("--releases", type=_count, default=2000, help="releases per point (%(default)s)")
+    p.add_argument("--releases", type=_count, default=4000, help="releases per point (%(default)s)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--points", type=_count, default=41, help="points per curve (%(default)s)")
     p.add_argument("--max-error-rate", type=_fraction, default=0.2, metavar="FRACTION")
@@ -117,10 +115,6 @@ def _load_plan(args: argparse.Namespace) -> Plan:
         return plan_from_canary(canary, load_rps=args.load_rps)
 
 
-def _grid(top: float, points: int) -> list[float]:
-    return [float(x) for x in np.linspace(0.0, top, points)]
-
-
 def _describe(plan: Plan, traffic: Traffic) -> str:
     weights = ", ".join(str(w) for w in plan.weights)
     return (
@@ -134,12 +128,13 @@ def _pct(value: float | None) -> str:
 
 
 def headline_lines(s: Summary, plan: Plan) -> list[str]:
+    bad_factor = s.bad_error_rate / plan.error_budget
     shift = "none in range" if s.detected_shift_ms is None else f"+{s.detected_shift_ms:.0f} ms"
     return [
         f"power: P(false rollback of a healthy release, {s.healthy_error_rate * 100:.3g} % "
-        f"errors) = {s.p_false_rollback * 100:.2f} %",
-        f"power: P(promote | {s.bad_error_rate * 100:.3g} % errors) = "
-        f"{s.p_promote_bad * 100:.2f} %",
+        f"errors) = {s.p_false_rollback * 100:.2f} % (of {s.releases} simulated releases)",
+        f"power: P(promote | {s.bad_error_rate * 100:.3g} % errors, {bad_factor:g} x the error "
+        f"gate) = {s.p_promote_bad * 100:.2f} %",
         f"power: detected with 90 % probability: error rate {_pct(s.detected_error_rate)}, "
         f"p99 shift {shift}; healthy release takes {s.healthy_release_s / 60:g} min",
     ]
@@ -166,19 +161,34 @@ def table_lines(s: Summary, plan: Plan, traffic: Traffic) -> list[str]:
     return lines
 
 
-def violations(s: Summary, args: argparse.Namespace) -> list[str]:
+def _settings(plan: Plan, names: Sequence[str]) -> str:
+    """The settings to change, each with the value this Canary has now."""
+    windows = sorted({g.window_s for g in plan.gates})
+    now = {
+        "load_rps": f"{plan.load_rps:g}",
+        "metric_window_s": "/".join(str(w) for w in windows),
+        "interval_s": str(plan.interval_s),
+        "threshold": str(plan.threshold),
+        "step_weight / step_weights": ", ".join(str(w) for w in plan.weights),
+    }
+    return ", ".join(f"canary.{name} (now {now[name]})" for name in names)
+
+
+def violations(s: Summary, plan: Plan, args: argparse.Namespace) -> list[str]:
     found = []
     if s.p_false_rollback > args.max_false_rollback:
         found.append(
             f"a healthy release ({s.healthy_error_rate * 100:.3g} % errors) is rolled back with "
             f"P = {s.p_false_rollback * 100:.2f} % > {args.max_false_rollback * 100:g} %: "
-            f"more requests per window or a higher threshold; change {SETTINGS_NOISE}"
+            f"more requests per window or a higher threshold; change "
+            f"{_settings(plan, NOISE_SETTINGS)}"
         )
     if s.p_promote_bad > args.max_promote_bad:
         found.append(
             f"a canary failing {s.bad_error_rate * 100:.3g} % of orders is promoted with "
             f"P = {s.p_promote_bad * 100:.2f} % > {args.max_promote_bad * 100:g} %: more requests "
-            f"per check at the first weights or a lower threshold; change {SETTINGS_POWER}"
+            f"per check at the first weights or a lower threshold; change "
+            f"{_settings(plan, POWER_SETTINGS)}"
         )
     return found
 
@@ -205,8 +215,9 @@ def run(args: argparse.Namespace) -> int:
         study,
         healthy_error_rate=healthy,
         bad_factor=args.bad_factor,
-        error_rates=_grid(args.max_error_rate, args.points),
-        shifts_ms=_grid(args.max_shift_ms, args.points),
+        max_error_rate=args.max_error_rate,
+        max_shift_ms=args.max_shift_ms,
+        points=0 if args.headline and args.chart is None else args.points,
     )
     if args.json:
         doc = {"canary": _describe(plan, traffic), "seed": args.seed, **summary.as_json()}
@@ -218,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     if args.chart is not None:
         write_chart(summary, _describe(plan, traffic), args.chart)
         print(f"power: wrote {args.chart}", file=sys.stderr)
-    problems = violations(summary, args) if args.check else []
+    problems = violations(summary, plan, args) if args.check else []
     for problem in problems:
         print(f"power: check failed: {problem}", file=sys.stderr)
     return EXIT_OUT_OF_BOUNDS if problems else EXIT_OK
