@@ -34,6 +34,7 @@ class Summary:
     bad_error_rate: float
     p_promote_bad: float
     rollback_s: dict[str, float]  # quantiles of the time to a rollback of the bad release
+    rollback_share: dict[str, float]  # seconds to a rollback of the bad release -> share
     detected_error_rate: float | None  # smallest error rate promoted <= 10 % of the time
     detected_shift_ms: float | None
     releases: int
@@ -91,8 +92,10 @@ def detection_limit(
     return high
 
 
-def _grid(top: float, points: int) -> list[float]:
-    return [float(x) for x in np.linspace(0.0, top, points)] if points else []
+def _grid(top: float, points: int, *, power: float = 1.0) -> list[float]:
+    """`points` values from 0 to `top`; power 2 packs them near 0, where small error
+    rates decide, and still reaches the issue's 20 %."""
+    return [float(top * x**power) for x in np.linspace(0.0, 1.0, points)] if points else []
 
 
 def summarize(
@@ -113,6 +116,8 @@ def summarize(
         f"p{q}": float(np.percentile(rollbacks, q)) if len(rollbacks) else float("nan")
         for q in (10, 50, 90)
     }
+    seconds, counts = np.unique(rollbacks, return_counts=True)
+    shares = {f"{t:g}": float(c) / study.releases for t, c in zip(seconds, counts, strict=True)}
     promoted_s = verdict_seconds(healthy, promoted=True)
 
     def shifted(ms: float) -> Truth:
@@ -125,9 +130,12 @@ def summarize(
         bad_error_rate=bad_rate,
         p_promote_bad=bad.p_promote,
         rollback_s=quantiles,
+        rollback_share=shares,
         detected_error_rate=detection_limit(study, lambda r: Truth(error_rate=r), max_error_rate),
         detected_shift_ms=detection_limit(study, shifted, max_shift_ms),
-        error_curve=[study.point(r, Truth(error_rate=r)) for r in _grid(max_error_rate, points)],
+        error_curve=[
+            study.point(r, Truth(error_rate=r)) for r in _grid(max_error_rate, points, power=2)
+        ],
         latency_curve=[study.point(ms, shifted(ms)) for ms in _grid(max_shift_ms, points)],
         releases=study.releases,
     )

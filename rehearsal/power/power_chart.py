@@ -16,7 +16,7 @@ from rehearsal.power.curves import DETECTION_PROMOTE, Summary
 
 def write_chart(summary: Summary, title: str, path: Path) -> None:
     """Write the chart next to `path` first, so a failed write keeps the old one."""
-    fig, (errors, latency) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, (errors, latency, times) = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     errors.plot(
         [p.x * 100 for p in summary.error_curve],
         [p.p_promote for p in summary.error_curve],
@@ -35,6 +35,11 @@ def write_chart(summary: Summary, title: str, path: Path) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.axhline(DETECTION_PROMOTE, color="grey", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
+    minutes = [float(t) / 60 for t in summary.rollback_share]
+    times.bar(minutes, list(summary.rollback_share.values()), width=0.6, color="tab:red")
+    times.set_xlabel(f"minutes to a rollback at {summary.bad_error_rate * 100:.3g} % errors")
+    times.set_ylabel("share of releases")
+    times.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".power-", suffix=".png")
