@@ -287,3 +287,18 @@ def test_chart_is_written_and_a_failed_write_keeps_the_old(tmp_path: Path) -> No
     blocked.write_text("keep")
     assert power_cli.main([*argv[:-1], str(blocked / "power.png")]) == 2
     assert blocked.read_text() == "keep"
+
+
+def test_bench_prints_releases_per_second(capsys: pytest.CaptureFixture[str]) -> None:
+    assert power_cli.main(["--bench", "--releases", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "simulated releases per second" in out and "per CPU second" in out
+
+
+def test_json_holds_the_time_to_a_rollback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert power_cli.main(["--json", "--releases", "300", "--points", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    shares = doc["rollback_share"]
+    # 5 x the gate: every release rolled back, never before 5 failed checks.
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert min(float(s) for s in shares) >= (1 + 5) * 60
