@@ -23,7 +23,7 @@ from rehearsal.power.release_plan import Plan, plan_from_canary
 EXIT_OK, EXIT_OUT_OF_BOUNDS, EXIT_BAD_INPUT = 0, 1, 2
 # The stack settings (stack/config.py, canary section) that move each figure.
 NOISE_SETTINGS = ("load_rps", "metric_window_s", "interval_s", "threshold")
-POWER_SETTINGS = ("load_rps", "step_weight / step_weights", "threshold")
+POWER_SETTINGS = ("load_rps", "metric_window_s", "step_weight / step_weights", "threshold")
 
 
 def _fraction(raw: str) -> float:

@@ -302,3 +302,24 @@ def test_json_holds_the_time_to_a_rollback(capsys: pytest.CaptureFixture[str]) -
     # 5 x the gate: every release rolled back, never before 5 failed checks.
     assert sum(shares.values()) == pytest.approx(1.0)
     assert min(float(s) for s in shares) >= (1 + 5) * 60
+
+
+@pytest.mark.live
+def test_strict_mode_refuses_a_synthesized_canary_outside_the_bounds(tmp_path: Path) -> None:
+    """2 orders/s and 30 s windows (a values file, synthesized by synth): 6 canary
+    orders a window at weight 10, so a canary failing 5 x the error gate is promoted
+    far above 1 % of the time; the check names the settings with their values."""
+    values = tmp_path / "values.yaml"
+    values.write_text("canary:\n  load_rps: 2\n  metric_window_s: 30\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "rehearsal", "power", "--values", str(values), "--headline"]
+        + ["--check", "--releases", "1000"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "canary.load_rps (now 2)" in done.stderr
+    assert "canary.metric_window_s (now 30)" in done.stderr
