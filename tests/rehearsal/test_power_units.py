@@ -311,9 +311,9 @@ def test_strict_mode_refuses_a_synthesized_canary_outside_the_bounds(tmp_path: P
     far above 1 % of the time; the check names the settings with their values."""
     values = tmp_path / "values.yaml"
     values.write_text("canary:\n  load_rps: 2\n  metric_window_s: 30\n")
+    argv = ["power", "--values", str(values), "--headline", "--check", "--releases", "1000"]
     done = subprocess.run(
-        [sys.executable, "-m", "rehearsal", "power", "--values", str(values), "--headline"]
-        + ["--check", "--releases", "1000"],
+        [sys.executable, "-m", "rehearsal", *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,
