@@ -5,8 +5,9 @@ Three points, the rehearsal's three scenarios on the `continuous` Canary
 in the Canary's time: 12 canary orders a window at weight 10). At each point
 the Monte Carlo, fed the same Canary, rate and fault, predicts the verdict and
 the tick it comes on with probability >= 0.99; each point runs the model
-engine RUNS_PER_POINT times. A run whose (verdict, ticks) the Monte Carlo
-gives less than 1 % fails the test: agreement at 99 % confidence per run.
+engine RUNS_PER_POINT times. A run whose verdict (and, for a rollback, its
+tick) the Monte Carlo gives less than 1 % fails the test: agreement at 99 %
+confidence per run.
 order-api spreads injected failures evenly, so the Monte Carlo runs with
 `ErrorProcess.EVEN`. About 90 s on two cores.
 """
@@ -78,10 +79,15 @@ def test_monte_carlo_agrees_with_the_model_engine(tmp_path: Path, scenario: str)
     mc = simulate(plan, truth, traffic=Traffic(errors=ErrorProcess.EVEN), releases=RELEASES, seed=1)
     runs = _model_runs(dist, scenario)
     for promoted, ticks in runs:
-        same = (mc.promoted == promoted) & (mc.decided_tick == ticks)
-        likelihood = float(same.mean())
+        verdict = float((mc.promoted == promoted).mean())
+        timed = float(((mc.promoted == promoted) & (mc.decided_tick == ticks)).mean())
         print(
             f"power agreement {scenario}: model {'promoted' if promoted else 'rolled back'} "
-            f"in {ticks} ticks; Monte Carlo P = {likelihood:.4f}"
+            f"in {ticks} ticks; Monte Carlo P(verdict) = {verdict:.4f}, "
+            f"P(verdict and ticks) = {timed:.4f}"
         )
-        assert likelihood >= MIN_LIKELIHOOD, (scenario, promoted, ticks, likelihood)
+        assert verdict >= MIN_LIKELIHOOD, (scenario, promoted, verdict)
+        if not promoted:
+            # A promotion's ticks are not compared: one stalled request on a shared
+            # machine fails a p99 gate of 12 orders and delays it by a tick.
+            assert timed >= MIN_LIKELIHOOD, (scenario, ticks, timed)
