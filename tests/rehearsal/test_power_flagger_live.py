@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from order_api.settings import ENV_FAULT_ERROR_RATE
 from rehearsal.canary_spec import load_canary
 from rehearsal.cluster_release import (
     faults_values,
@@ -48,10 +49,26 @@ def test_monte_carlo_agrees_with_flagger(tmp_path: Path) -> None:
     )
     synthesize_release(values, release, env={})
     plan = plan_from_canary(load_canary(release))
-    truth = Truth(error_rate=float(env.get("ORDER_API_FAULT_ERROR_RATE", 0)))
+    truth = Truth(error_rate=float(env.get(ENV_FAULT_ERROR_RATE, 0)))
     traffic = Traffic(users_rps=CLIENT_RATE, errors=ErrorProcess.EVEN)
     mc = simulate(plan, truth, traffic=traffic, releases=20000, seed=1)
-    done = subprocess.run(
+    from cluster import lifecycle
+
+    was_running = lifecycle.is_running()
+    try:
+        done = _run_flagger()
+    finally:
+        if not was_running:  # leave the machine as the test found it
+            lifecycle.down(lambda line: print(line, file=sys.stderr))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    promoted = json.loads(done.stdout.strip().splitlines()[-1])["verdict"] == "promoted"
+    likelihood = float((mc.promoted == promoted).mean())
+    print(f"power agreement flagger {SCENARIO}: promoted={promoted}; Monte Carlo P = {likelihood}")
+    assert likelihood >= MIN_LIKELIHOOD
+
+
+def _run_flagger() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -68,8 +85,3 @@ def test_monte_carlo_agrees_with_flagger(tmp_path: Path) -> None:
         timeout=900,
         check=False,
     )
-    assert done.returncode in (0, 1), done.stderr[-3000:]
-    promoted = json.loads(done.stdout.strip().splitlines()[-1])["verdict"] == "promoted"
-    likelihood = float((mc.promoted == promoted).mean())
-    print(f"power agreement flagger {SCENARIO}: promoted={promoted}; Monte Carlo P = {likelihood}")
-    assert likelihood >= MIN_LIKELIHOOD
