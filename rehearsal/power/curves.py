@@ -70,9 +70,10 @@ class Study:
 
 
 def verdict_seconds(out: Outcomes, promoted: bool | None = None) -> np.ndarray:
-    """Seconds from the new revision (tick 1) to the verdict."""
+    """Seconds from the new revision to the verdict, counted as the model engine
+    counts them: tick k falls k intervals after the release is applied."""
     ticks = out.decided_tick if promoted is None else out.decided_tick[out.promoted == promoted]
-    return (ticks - 1).astype(np.float64) * out.interval_s
+    return ticks.astype(np.float64) * out.interval_s
 
 
 def detection_limit(

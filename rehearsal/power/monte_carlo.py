@@ -97,10 +97,6 @@ class Outcomes:
     def p_promote(self) -> float:
         return float(self.promoted.mean())
 
-    def seconds(self, promoted: bool) -> Floats:
-        ticks = self.decided_tick[self.promoted == promoted]
-        return ticks.astype(np.float64) * self.interval_s
-
 
 def _multinomial(rng: np.random.Generator, n: Ints, probs: Floats) -> Ints:
     """Multinomial counts per row as a chain of vectorized binomials (numpy's

@@ -299,9 +299,10 @@ def test_json_holds_the_time_to_a_rollback(capsys: pytest.CaptureFixture[str]) -
     assert power_cli.main(["--json", "--releases", "300", "--points", "2"]) == 0
     doc = json.loads(capsys.readouterr().out)
     shares = doc["rollback_share"]
-    # 5 x the gate: every release rolled back, never before 5 failed checks.
+    # 5 x the gate: every release rolled back, never before the tick after 5 failed
+    # checks (tick 7 at the earliest: the acceptance test itself can fail).
     assert sum(shares.values()) == pytest.approx(1.0)
-    assert min(float(s) for s in shares) >= (1 + 5) * 60
+    assert min(float(s) for s in shares) >= 7 * 60
 
 
 @pytest.mark.live
