@@ -6,8 +6,8 @@ in the Canary's time: 12 canary orders a window at weight 10). At each point
 the Monte Carlo, fed the same Canary, rate and fault, predicts the verdict and
 the tick it comes on with probability >= 0.99; each point runs the model
 engine RUNS_PER_POINT times. A run whose verdict (and, for a rollback, its
-tick) the Monte Carlo gives less than 1 % fails the test: agreement at 99 %
-confidence per run.
+tick within TICK_TOLERANCE) the Monte Carlo gives less than 1 % fails the
+test: agreement at 99 % confidence per run.
 order-api spreads injected failures evenly, so the Monte Carlo runs with
 `ErrorProcess.EVEN`. About 90 s on two cores.
 """
@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
@@ -36,6 +37,14 @@ SPEED, RATE = 30.0, 60.0
 RUNS_PER_POINT = 3
 RELEASES = 20000
 MIN_LIKELIHOOD = 0.01
+# A rollback may come one tick later than the Monte Carlo's. Seen in 3 of 6 runs
+# of the errors scenario (three at once, load average ~17 on 2 cores): the first
+# window at weight 10 read 100 % success and 0 % errors on a canary failing 20 %
+# of orders. Its 5xx series were new: rate() ignores a series with fewer than two
+# samples in the window, and never sees its first increment. The Monte Carlo does
+# not model Prometheus' sampling; that window passes, the weight goes to 20 %,
+# and the five failed checks come one tick later.
+TICK_TOLERANCE = 1
 
 
 def _truth(env: dict[str, str]) -> Truth:
@@ -80,11 +89,12 @@ def test_monte_carlo_agrees_with_the_model_engine(tmp_path: Path, scenario: str)
     runs = _model_runs(dist, scenario)
     for promoted, ticks in runs:
         verdict = float((mc.promoted == promoted).mean())
-        timed = float(((mc.promoted == promoted) & (mc.decided_tick == ticks)).mean())
+        near = np.abs(mc.decided_tick - ticks) <= TICK_TOLERANCE
+        timed = float(((mc.promoted == promoted) & near).mean())
         print(
             f"power agreement {scenario}: model {'promoted' if promoted else 'rolled back'} "
             f"in {ticks} ticks; Monte Carlo P(verdict) = {verdict:.4f}, "
-            f"P(verdict and ticks) = {timed:.4f}"
+            f"P(verdict and ticks +-{TICK_TOLERANCE}) = {timed:.4f}"
         )
         assert verdict >= MIN_LIKELIHOOD, (scenario, promoted, verdict)
         if not promoted:
