@@ -9,7 +9,7 @@ engine RUNS_PER_POINT times. A run whose verdict (and, for a rollback, its
 tick within TICK_TOLERANCE) the Monte Carlo gives less than 1 % fails the
 test: agreement at 99 % confidence per run.
 order-api spreads injected failures evenly, so the Monte Carlo runs with
-`ErrorProcess.EVEN`. About 90 s on two cores.
+`ErrorProcess.EVEN`. About 135 s on two shared cores.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SPEED, RATE = 30.0, 60.0
 RUNS_PER_POINT = 3
 RELEASES = 20000
 MIN_LIKELIHOOD = 0.01
-# A rollback may come one tick later than the Monte Carlo's. Seen in 3 of 6 runs
+# A rollback may come one tick later than the Monte Carlo's. Seen in 5 of 12 runs
 # of the errors scenario (three at once, load average ~17 on 2 cores): the first
 # window at weight 10 read 100 % success and 0 % errors on a canary failing 20 %
 # of orders. Its 5xx series were new: rate() ignores a series with fewer than two
