@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from rehearsal.power.curves import Study, Summary, benchmark, summarize
+from rehearsal.power.curves import HEALTHY_BUDGET_SHARE, Study, Summary, benchmark, summarize
 from rehearsal.power.monte_carlo import Arrivals, ErrorProcess, Latency, Traffic, Truth
 from rehearsal.power.power_chart import write_chart
 from rehearsal.power.rehearsal_links import SpecError, load_canary
@@ -193,6 +195,17 @@ def violations(s: Summary, plan: Plan, args: argparse.Namespace) -> list[str]:
     return found
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN (no rollback to time, say) as null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     plan = _load_plan(args)
     traffic = Traffic(
@@ -212,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     healthy = (
-        args.healthy_error_rate if args.healthy_error_rate is not None else plan.error_budget * 0.1
+        args.healthy_error_rate
+        if args.healthy_error_rate is not None
+        else plan.error_budget * HEALTHY_BUDGET_SHARE
     )
     summary = summarize(
         study,
@@ -224,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         doc = {"canary": _describe(plan, traffic), "seed": args.seed, **summary.as_json()}
-        print(json.dumps(doc, sort_keys=True))
+        print(json.dumps(_json_safe(doc), sort_keys=True))
     elif args.headline:
         print("\n".join(headline_lines(summary, plan)))
     else:
