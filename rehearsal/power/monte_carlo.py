@@ -25,6 +25,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from rehearsal.power.measured_latency import histogram_cdf
 from rehearsal.power.quantile import histogram_quantile
 from rehearsal.power.release_plan import Gate, GateKind, Plan
 
@@ -52,13 +53,17 @@ class ErrorProcess(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Latency:
-    """The canary's healthy latency: a lognormal given by its median and p99 (ms)."""
+    """The canary's healthy latency: a lognormal given by its median and p99 (ms), or
+    a measured histogram (finite bounds in seconds, cumulative share at each)."""
 
     median_ms: float = 5.0
     p99_ms: float = 40.0
+    measured: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def cdf(self, seconds: Floats, shift_ms: float) -> Floats:
         """P(latency <= seconds) for a latency shifted by `shift_ms`."""
+        if self.measured is not None:
+            return histogram_cdf(*self.measured, seconds, shift_ms)
         mu = math.log(self.median_ms / 1000)
         sigma = math.log(self.p99_ms / self.median_ms) / Z99
         base = seconds - shift_ms / 1000

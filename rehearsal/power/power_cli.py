@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.power.curves import HEALTHY_BUDGET_SHARE, Study, Summary, benchmark, summarize
+from rehearsal.power.measured_latency import read_histogram
 from rehearsal.power.monte_carlo import Arrivals, ErrorProcess, Latency, Traffic, Truth
 from rehearsal.power.power_chart import write_chart
 from rehearsal.power.rehearsal_links import SpecError, load_canary
@@ -84,6 +85,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bad-factor", type=_non_negative, default=5.0, help="x the error gate (5)")
     p.add_argument("--latency-median-ms", type=_non_negative, default=Latency().median_ms)
     p.add_argument("--latency-p99-ms", type=_non_negative, default=Latency().p99_ms)
+    p.add_argument(
+        "--latency-from",
+        type=Path,
+        metavar="METRICS",
+        help="order-api's /api/metrics text scraped under load: its latency histogram "
+        "replaces the stated lognormal",
+    )
     p.add_argument("--arrivals", choices=[a.value for a in Arrivals], default=Arrivals.CONSTANT)
     p.add_argument(
         "--errors", choices=[e.value for e in ErrorProcess], default=ErrorProcess.BINOMIAL
@@ -119,9 +127,16 @@ def _load_plan(args: argparse.Namespace) -> Plan:
 
 def _describe(plan: Plan, traffic: Traffic) -> str:
     weights = ", ".join(str(w) for w in plan.weights)
+    lat = traffic.latency
+    latency = (
+        "measured latency"
+        if lat.measured is not None
+        else f"latency median {lat.median_ms:g} ms, p99 {lat.p99_ms:g} ms"
+    )
     return (
         f"Canary {plan.name}: interval {plan.interval_s}s, threshold {plan.threshold}, "
-        f"weights {weights} %; load {plan.load_rps:g} rps + users {traffic.users_rps:g} rps"
+        f"weights {weights} %; load {plan.load_rps:g} rps + users {traffic.users_rps:g} rps; "
+        f"{latency}"
     )
 
 
@@ -212,7 +227,11 @@ def run(args: argparse.Namespace) -> int:
         users_rps=args.rps,
         load_arrivals=Arrivals(args.arrivals),
         errors=ErrorProcess(args.errors),
-        latency=Latency(median_ms=args.latency_median_ms, p99_ms=args.latency_p99_ms),
+        latency=Latency(
+            median_ms=args.latency_median_ms,
+            p99_ms=args.latency_p99_ms,
+            measured=None if args.latency_from is None else read_histogram(args.latency_from),
+        ),
     )
     if not 0 < traffic.latency.median_ms < traffic.latency.p99_ms:
         raise SpecError("--latency-median-ms must be above 0 and below --latency-p99-ms")

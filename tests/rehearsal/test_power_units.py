@@ -16,7 +16,15 @@ import yaml
 
 from rehearsal.canary_spec import load_canary
 from rehearsal.power import power_cli
-from rehearsal.power.monte_carlo import ErrorProcess, Simulator, Traffic, Truth, simulate
+from rehearsal.power.measured_latency import histogram_cdf, read_histogram
+from rehearsal.power.monte_carlo import (
+    ErrorProcess,
+    Latency,
+    Simulator,
+    Traffic,
+    Truth,
+    simulate,
+)
 from rehearsal.power.quantile import histogram_quantile
 from rehearsal.power.release_plan import Gate, GateKind, Plan, plan_from_canary, weight_steps
 from stack.config import TRAEFIK_LATENCY_BUCKETS, load_config
@@ -324,3 +332,42 @@ def test_strict_mode_refuses_a_synthesized_canary_outside_the_bounds(tmp_path: P
     assert done.returncode == 1, done.stderr
     assert "canary.load_rps (now 2)" in done.stderr
     assert "canary.metric_window_s (now 30)" in done.stderr
+
+
+# --- a measured latency histogram ----------------------------------------------------
+
+METRICS = """\
+# HELP http_request_latency_seconds Request latency
+# TYPE http_request_latency_seconds histogram
+{lines}
+"""
+
+
+def _metrics(tmp_path: Path, buckets: dict[str, int], path: str = "/api/order") -> Path:
+    lines = "\n".join(
+        f'http_request_latency_seconds_bucket{{method="POST",path="{path}",le="{le}"}} {n}'
+        for le, n in buckets.items()
+    )
+    out = tmp_path / "metrics.txt"
+    out.write_text(METRICS.format(lines=lines))
+    return out
+
+
+def test_measured_histogram_is_the_latency_distribution(tmp_path: Path) -> None:
+    # 97 % within 50 ms, 3 % in (0.25, 0.5]: p99 sits in (0.25, 0.5] already, so a
+    # +100 ms shift pushes it over 500 ms on every window; the lognormal would not.
+    text = _metrics(tmp_path, {"0.05": 97, "0.25": 97, "0.5": 100, "+Inf": 100})
+    bounds, shares = read_histogram(text)
+    assert bounds == (0.05, 0.25, 0.5) and shares == (0.97, 0.97, 1.0)
+    cdf = histogram_cdf(bounds, shares, np.array([0.025, 0.05, 0.375, 0.6]), 0.0)
+    np.testing.assert_allclose(cdf, [0.485, 0.97, 0.985, 1.0])
+    measured = Traffic(latency=Latency(measured=(bounds, shares)))
+    slow = simulate(plan(), Truth(shift_ms=200), traffic=measured, releases=300, seed=1)
+    stated = simulate(plan(), Truth(shift_ms=200), traffic=Traffic(), releases=300, seed=1)
+    assert slow.p_promote < 0.05 and stated.p_promote == 1.0
+
+
+def test_a_histogram_without_order_observations_is_refused(tmp_path: Path) -> None:
+    text = _metrics(tmp_path, {"0.05": 3, "+Inf": 3}, path="/api/health")
+    code = power_cli.main(["--latency-from", str(text), "--headline", "--releases", "10"])
+    assert code == 2
