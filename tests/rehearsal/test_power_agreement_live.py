@@ -41,7 +41,8 @@ MIN_LIKELIHOOD = 0.01
 # of the errors scenario (three at once, load average ~17 on 2 cores): the first
 # window at weight 10 read 100 % success and 0 % errors on a canary failing 20 %
 # of orders. Its 5xx series were new: rate() ignores a series with fewer than two
-# samples in the window, and never sees its first increment. The Monte Carlo does
+# samples in the window, and reads increases between samples, not the one that
+# created the series. The Monte Carlo does
 # not model Prometheus' sampling; that window passes, the weight goes to 20 %,
 # and the five failed checks come one tick later.
 TICK_TOLERANCE = 1
