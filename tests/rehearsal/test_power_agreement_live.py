@@ -37,14 +37,13 @@ SPEED, RATE = 30.0, 60.0
 RUNS_PER_POINT = 3
 RELEASES = 20000
 MIN_LIKELIHOOD = 0.01
-# A rollback may come one tick later than the Monte Carlo's. Seen in 5 of 12 runs
-# of the errors scenario (three at once, load average ~17 on 2 cores): the first
-# window at weight 10 read 100 % success and 0 % errors on a canary failing 20 %
-# of orders. Its 5xx series were new: rate() ignores a series with fewer than two
-# samples in the window, and reads increases between samples, not the one that
-# created the series. The Monte Carlo does
-# not model Prometheus' sampling; that window passes, the weight goes to 20 %,
-# and the five failed checks come one tick later.
+# A rollback may come one tick later than the Monte Carlo's. Seen in 5 of 12 runs of
+# the errors scenario (three at once, load average ~17 on 2 cores): the first window
+# at weight 10 read 100 % success and 0 % errors on a canary failing 20 % of orders.
+# Its 5xx series were new: rate() ignores a series with fewer than two samples in the
+# window, and reads increases between samples, not the one that created the series.
+# The Monte Carlo does not model Prometheus' sampling; that window passes, the weight
+# goes to 20 %, and the five failed checks come one tick later.
 TICK_TOLERANCE = 1
 
 
