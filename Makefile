@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export CDK8S_CHECK_UPGRADE := false
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help toolchain synth config-docs image push release test test-cluster test-fast snapshots run lint bench dashboards rehearse setup clean
+.PHONY: help toolchain synth config-docs image push release test test-cluster test-fast snapshots run lint bench dashboards rehearse power setup clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -19,8 +19,10 @@ help: ## List the targets
 VALUES ?= $(or $(ORDER_API_SRE_VALUES),values.yaml)
 OUT ?= dist
 
-synth: setup ## Synthesize VALUES (values.yaml) into OUT (dist/), kept as it was on any error
+# Then the Canary's headline odds; CHECK=1 fails (exit 1) when they are out of bounds.
+synth: setup ## Synthesize VALUES (values.yaml) into OUT (dist/), kept as it was on any error; CHECK=1: strict odds
 	@$(PY) -m synth.main --values $(VALUES) --output $(OUT)
+	@$(PY) -m rehearsal power --headline --dist $(OUT) $(if $(CHECK),--check)
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
 	$(PY) -m pytest --durations=8
@@ -64,6 +66,10 @@ dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/d
 # both and the verdict block says which; 2 (could not run) and 130 stay errors.
 rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
 	@$(PY) -m rehearsal $(if $(ENGINE),--engine $(ENGINE)) $(ARGS); rc=$$?; [ $$rc -le 1 ] || exit $$rc
+
+CHART ?= build/canary-power.png
+power: $(VENV)/.installed ## What the Canary's gates detect: P(promote) curves, table and CHART=build/canary-power.png
+	@$(PY) -m rehearsal power --chart $(CHART) $(ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
 

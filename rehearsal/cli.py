@@ -252,6 +252,11 @@ def check_writable(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["power"]:  # the Monte Carlo of the Canary's gates (rehearsal/power)
+        from rehearsal.power.power_cli import main as power_main
+
+        return power_main(argv[1:])
     args = parse_args(argv)
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     try:
