@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from rehearsal.run import Outcome, TickRecord
-from rehearsal.verdict import verdict_of
+from rehearsal.outcome import Outcome, TickRecord
+from rehearsal.report.verdict import verdict_of
 
 
 def _finite(value: float | None) -> float | None:
@@ -99,6 +99,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "load_windows": [asdict(w) for w in outcome.load_windows],
         "boot_failure": outcome.boot_failure,
         "engine": outcome.engine,
-        "production_factor": outcome.production_factor,
-        "cluster_events": outcome.cluster_events,
+        # The model engine's clock is its own: x1, and no cluster to keep events.
+        "production_factor": outcome.cluster.production_factor if outcome.cluster else 1.0,
+        "cluster_events": outcome.cluster.events if outcome.cluster else [],
     }

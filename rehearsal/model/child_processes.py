@@ -18,10 +18,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from rehearsal.failures import ComponentError
+from rehearsal.measure.http_probe import http_get
 
 LOOPBACK = "127.0.0.1"
 # A port found free can be taken before the child binds it: retry that often.
@@ -30,10 +34,6 @@ _ADDRESS_IN_USE = re.compile(r"address already in use|errno 98|eaddrinuse", re.I
 _PR_SET_PDEATHSIG = 1
 
 T = TypeVar("T")
-
-
-class ComponentError(RuntimeError):
-    """A component is missing, failed to start or answered badly (the message names it)."""
 
 
 class PortTaken(ComponentError):
@@ -197,3 +197,27 @@ def write_file(path: Path, text: str, component: str) -> None:
         path.write_text(text)
     except OSError as exc:
         raise ComponentError(f"{component}: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def wait_http(url: str, process: Process, *, timeout: float = 20.0, expect: int = 200) -> None:
+    """Poll `url` until it answers `expect`; fail early if the process died.
+
+    A process that died because its port was taken raises PortTaken, so the
+    caller can start it again on another port.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            if process.lost_port_race():
+                raise PortTaken(f"{process.name}: port taken before it could bind ({url})")
+            raise ComponentError(
+                f"{process.name} exited with {process.popen.returncode} before answering "
+                f"{url}:\n{process.log_tail()}"
+            )
+        try:
+            if http_get(url, timeout=1.0)[0] == expect:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise ComponentError(f"{process.name} did not answer {expect} at {url} in {timeout:.0f}s")

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
-from rehearsal.durations import parse_duration
+from rehearsal.spec.duration_text import parse_duration
 from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
 from stack.validation import MIN_ANALYSIS_INTERVAL_S
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from order_api import telemetry
 from order_api.settings import ENV_SHUTDOWN_DELAY_S, ENV_VERSION
-from rehearsal.probing import wait_http
-from rehearsal.processes import (
+from rehearsal.failures import ComponentError
+from rehearsal.model.child_processes import (
     LOOPBACK,
-    ComponentError,
     PortTaken,
     Process,
     ProcessGroup,
+    wait_http,
     with_free_ports,
 )
 

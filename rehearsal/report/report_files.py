@@ -1,5 +1,5 @@
-"""The report of a rehearsal (--report DIR): report.json (rehearsal.report_data),
-report.md (rehearsal.report_markdown) and the PNG charts (rehearsal.report_charts)."""
+"""The report of a rehearsal (--report DIR): report.json (rehearsal.report.report_data),
+report.md (rehearsal.report.report_markdown) and the PNG charts (rehearsal.report.report_charts)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rehearsal.prometheus import PrometheusAPI
-from rehearsal.report_charts import CHARTS, draw
-from rehearsal.report_data import outcome_json
-from rehearsal.report_markdown import commit, markdown
-from rehearsal.run import Outcome
+from rehearsal.measure.prometheus_api import PrometheusAPI
+from rehearsal.outcome import Outcome
+from rehearsal.report.report_charts import CHARTS, draw
+from rehearsal.report.report_data import outcome_json
+from rehearsal.report.report_markdown import commit, markdown
 
 __all__ = ["CHARTS", "write"]
 

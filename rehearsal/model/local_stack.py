@@ -22,18 +22,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rehearsal.apps import AppDidNotBoot, OrderApi, start_order_api
-from rehearsal.canary_spec import Canary
-from rehearsal.exporter import FlaggerExporter, start_exporter
-from rehearsal.processes import ComponentError, Process, ProcessGroup, find_binary
-from rehearsal.prometheus import (
+from rehearsal.failures import ComponentError
+from rehearsal.model.apps import AppDidNotBoot, OrderApi, start_order_api
+from rehearsal.model.child_processes import Process, ProcessGroup, find_binary
+from rehearsal.model.exporter import FlaggerExporter, start_exporter
+from rehearsal.model.prometheus_server import (
     Prometheus,
     ScrapeTarget,
     local_prometheus_config,
     prometheus_binary,
     start_prometheus,
 )
-from rehearsal.traefik import TRAEFIK_HINT, Backend, Traefik, start_traefik
+from rehearsal.model.traefik import TRAEFIK_HINT, Backend, Traefik, start_traefik
+from rehearsal.outcome import Track
+from rehearsal.spec.canary_spec import Canary
 from stack.config import TRAEFIK_LATENCY_BUCKETS
 from stack.names import CANARY, PRIMARY, AppNames
 from stack.scrape import (
@@ -60,14 +62,6 @@ def preflight() -> None:
     """Fail before starting anything when a binary is missing."""
     prometheus_binary()
     find_binary("traefik", TRAEFIK_HINT)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Track:
-    """How to start one order-api deployment (what Flagger copies on Promote)."""
-
-    version: str
-    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def app_labels(names: AppNames, track: str, pod: str) -> dict[str, str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from rehearsal.processes import ComponentError
-from rehearsal.run import Outcome
-from rehearsal.verdict import verdict_of
+from rehearsal.failures import ComponentError
+from rehearsal.outcome import Outcome
+from rehearsal.report.verdict import verdict_of
 
 SUITE = "canary-rehearsal"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
 import urllib.request
@@ -15,13 +14,14 @@ import yaml
 
 import toolchain
 from order_api import telemetry
-from rehearsal.probing import http_get, wait_http
-from rehearsal.processes import (
+from rehearsal.failures import ComponentError
+from rehearsal.measure.prometheus_api import PrometheusAPI
+from rehearsal.model.child_processes import (
     LOOPBACK,
-    ComponentError,
     PortTaken,
     Process,
     ProcessGroup,
+    wait_http,
     with_free_ports,
     write_file,
 )
@@ -72,46 +72,6 @@ def local_prometheus_config(
         "rule_files": list(rule_files),
         "scrape_configs": scrape_configs,
     }
-
-
-class PrometheusAPI:
-    """The HTTP API calls the rehearsal makes; `get` is how a request travels."""
-
-    @property
-    def url(self) -> str:
-        raise NotImplementedError
-
-    def get(self, url: str) -> tuple[int, bytes]:
-        return http_get(url, timeout=10.0)
-
-    def api(self, endpoint: str, **params: str) -> Any:
-        query = urllib.parse.urlencode(params)
-        status, body = self.get(f"{self.url}/api/v1/{endpoint}?{query}")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = {"error": f"HTTP {status}, not JSON"}
-        if status != 200 or payload.get("status") != "success":
-            raise ComponentError(
-                f"Prometheus at {self.url} /api/v1/{endpoint}: {payload.get('error', status)}"
-            )
-        return payload["data"]
-
-    def query(self, expr: str, *, at: float | None = None) -> list[tuple[dict[str, str], float]]:
-        """Instant query; returns (labels, value) per series (scalars get no labels)."""
-        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
-        data = self.api("query", **params)
-        if data["resultType"] == "scalar":
-            return [({}, float(data["result"][1]))]
-        return [(s["metric"], float(s["value"][1])) for s in data["result"]]
-
-    def query_range(
-        self, expr: str, *, start: float, end: float, step: float
-    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
-        data = self.api("query_range", query=expr, start=str(start), end=str(end), step=str(step))
-        return [
-            (s["metric"], [(float(t), float(v)) for t, v in s["values"]]) for s in data["result"]
-        ]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 1. The cluster (`cluster/`) is brought up if it is not running, reused if it is.
 2. The release is synthesized by synth from a values file
-   (rehearsal.cluster_release): the new image tag, the scenario's faults and
+   (rehearsal.oncluster.cluster_release): the new image tag, the scenario's faults and
    the compressed time settings.
 3. Applied in two steps: first everything but the order-api workload (the
    Canary's new interval and windows, Prometheus' scrape interval: its pod is
@@ -11,7 +11,7 @@
 4. Flagger runs the analysis itself: its webhooks call the real loadtester,
    which runs the Canary's curl and hey through the real Traefik; its queries
    read the Prometheus of dist/; its decisions move the TraefikService weights.
-   The rehearsal only watches (rehearsal.cluster_watch) and measures: a client
+   The rehearsal only watches (rehearsal.oncluster.cluster_watch) and measures: a client
    sends orders through Traefik's Service inside the cluster's network
    namespace, counting answers by status and X-App-Version.
 """
@@ -26,11 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from order_api import telemetry
-from rehearsal import cluster_watch as watch
-from rehearsal.canary_spec import Canary, ingress_host, load_canary
-from rehearsal.checks import CONTRACT_ORDER
-from rehearsal.cluster_release import (
+from rehearsal.failures import CannotRun, ComponentError, Interrupted
+from rehearsal.measure.http_probe import http_get
+from rehearsal.measure.load import HeyRun, LoadCounter, LoadCounts, Request
+from rehearsal.measure.prometheus_api import PrometheusAPI
+from rehearsal.oncluster import cluster_watch as watch
+from rehearsal.oncluster.cluster_release import (
     config_of,
     faults_values,
     release_values,
@@ -38,15 +42,13 @@ from rehearsal.cluster_release import (
     time_settings,
     user_values,
 )
-from rehearsal.flagger import Status
-from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
-from rehearsal.local_stack import Track
-from rehearsal.netns_threads import NetnsExecutor, enter
-from rehearsal.probing import http_get
-from rehearsal.processes import ComponentError
-from rehearsal.prometheus import PrometheusAPI
-from rehearsal.run import Options, Outcome, TickRecord
-from stack.config import StackConfig, load_config
+from rehearsal.oncluster.netns_threads import NetnsError, NetnsExecutor, enter
+from rehearsal.outcome import Ask, ClusterFacts, Listener, Options, Outcome, TickRecord, Track
+from rehearsal.spec.canary_spec import Canary, SpecError, ingress_host, load_canary
+from rehearsal.spec.flagger_analysis import Status
+from rehearsal.spec.scenarios import SCENARIOS
+from rehearsal.spec.webhook_commands import CONTRACT_ORDER
+from stack.config import ConfigError, StackConfig, load_config
 from stack.names import app_names
 
 POLL_S = 1.0
@@ -421,12 +423,12 @@ def rehearse_on_flagger(
     scenario_env: Mapping[str, str],
     out: Callable[[TickRecord], None],
     announce: Callable[[str], None],
-    outcome_box: list[Outcome],
     before_teardown: Callable[[Outcome, PrometheusAPI], None] | None = None,
     describe: Callable[[Canary, Options], None] | None = None,
 ) -> Outcome:
-    """Run one release through the real Flagger; `outcome_box` gets the Outcome
-    as soon as it exists, so an interrupted caller still holds what ran."""
+    """Run one release through the real Flagger. Interrupted once the release is
+    prepared, it returns what ran, marked `interrupted` (the cluster keeps the
+    release and Flagger finishes its analysis); before that it raises."""
     from cluster.layout import NETNS
 
     started = time.monotonic()
@@ -435,14 +437,11 @@ def rehearse_on_flagger(
     with tempfile.TemporaryDirectory(prefix="rehearsal-flagger-") as tmp:
         prepared = prepare_release(run, Path(tmp), scenario_env=scenario_env)
         canary, options = prepared.canary, prepared.options
-        outcome = Outcome(
-            canary=canary,
-            options=options,
-            engine="flagger",
+        cluster = ClusterFacts(
             production_factor=prepared.factor,
             production_interval_s=prepared.production_interval_s,
         )
-        outcome_box.append(outcome)
+        outcome = Outcome(canary=canary, options=options, cluster=cluster)
         if describe is not None:
             describe(canary, options)
         announce(_compression_text(prepared))
@@ -509,7 +508,9 @@ def rehearse_on_flagger(
             time.sleep(SETTLE_S)
             outcome.final_routes = watcher.weights()
             outcome.after_verdict = counter.snapshot().minus(outcome.load_total)
-            outcome.cluster_events = _cluster_events(canary, outcome.analysis_started_at)
+            cluster.events = _cluster_events(canary, outcome.analysis_started_at)
+        except Interrupted as exc:
+            outcome.interrupted = f"interrupted by {exc} after {len(outcome.ticks)} ticks"
         except BaseException as exc:
             if not isinstance(exc, EngineError | ComponentError | OSError):
                 outcome.interrupted = outcome.interrupted or (
@@ -553,3 +554,59 @@ def _client(
         timeout_s=10.0,
         thread_init=lambda: enter(NETNS),
     )
+
+
+def _extra_values(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"--values {path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--values {path}: expected a mapping of settings")
+    return data
+
+
+def _refuse_model_flags(ask: Ask) -> None:
+    """Flags that mean nothing to the real Flagger are refused, not ignored."""
+    if ask.rate is not None:
+        raise ValueError("--rate is the model engine's: Flagger runs the Canary's own hey")
+    if ask.primary_version:
+        raise ValueError("--primary-version: on Flagger the primary is what the cluster runs")
+
+
+class FlaggerEngine:
+    """`--engine flagger`: the reference. On Ctrl-C the rehearsal stops watching;
+    the cluster keeps the release and Flagger finishes its analysis."""
+
+    name = "flagger"
+    clock_word = "prod"
+    left_behind = "the release stays applied and Flagger finishes its analysis in the cluster"
+
+    def rehearse(self, ask: Ask, listener: Listener) -> Outcome:
+        try:
+            _refuse_model_flags(ask)
+            listener.check_outputs()
+            # The scenario's faults follow the gates of the Canary in --dist (dist/).
+            canary = load_canary(ask.dist, name=ask.canary_name)
+            scenario_env = SCENARIOS[ask.scenario].canary_env(canary)
+            run = FlaggerRun(
+                scenario=ask.scenario,
+                canary_env=dict(ask.canary_env),
+                canary_version=ask.canary_version,
+                extra_values=_extra_values(ask.values),
+            )
+        except (SpecError, ConfigError, ValueError) as exc:
+            raise CannotRun(str(exc)) from None
+        try:
+            return rehearse_on_flagger(
+                run,
+                scenario_env=scenario_env,
+                out=listener.out,
+                announce=listener.announce,
+                before_teardown=listener.report,
+                describe=listener.describe,
+            )
+        except (EngineError, ComponentError, SpecError, ConfigError, NetnsError, OSError) as exc:
+            raise CannotRun(f"could not run on Flagger: {exc}") from None

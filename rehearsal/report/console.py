@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from rehearsal.canary_spec import Canary
-from rehearsal.durations import human
-from rehearsal.run import TickRecord
+from rehearsal.outcome import TickRecord
+from rehearsal.spec.canary_spec import Canary
+from rehearsal.spec.duration_text import human
 
 RED, GREEN, YELLOW, BOLD, RESET = "\033[31m", "\033[32m", "\033[33m", "\033[1m", "\033[0m"
 DEFAULT_WIDTH = 100

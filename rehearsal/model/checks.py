@@ -10,97 +10,18 @@ from __future__ import annotations
 
 import http.client
 import math
-import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from order_api import telemetry
-from rehearsal.builtin_queries import TRAEFIK_QUERIES, flagger_value
-from rehearsal.canary_spec import PRE_ROLLOUT, Canary, Metric, Webhook
-from rehearsal.commands import HttpCheck
-from rehearsal.durations import prometheus_duration
-from rehearsal.flagger_template import TemplateError, render_flagger_template
-from rehearsal.loadtester import LoadTester
-from rehearsal.processes import ComponentError
-from rehearsal.prometheus import Prometheus
-
-# The service contract's valid order, for a pre-rollout hook whose command
-# the rehearsal cannot read (not a curl call with an expected status).
-CONTRACT_ORDER = '{"item": "rehearsal-acceptance-test", "quantity": 1}'
-CONTRACT_CHECK = HttpCheck(
-    method="POST",
-    url=telemetry.ORDER_PATH,
-    body=CONTRACT_ORDER,
-    headers={"Content-Type": "application/json"},
-    expect_status=201,
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class MetricResult:
-    name: str
-    query: str
-    value: float | None  # None: the query returned nothing or NaN
-    min: float | None
-    max: float | None
-    error: str = ""
-    unit: str = ""
-
-    @property
-    def passed(self) -> bool:
-        if self.value is None or self.error:
-            return False
-        too_low = self.min is not None and self.value < self.min
-        too_high = self.max is not None and self.value > self.max
-        return not (too_low or too_high)
-
-    @property
-    def verdict(self) -> str:
-        """ "99.8 % >= 99 %", "no values found", "812 ms > 500 ms"."""
-        if self.error:
-            return f"error: {self.error}"
-        if self.value is None:
-            return "no values found"
-        unit = f" {self.unit}" if self.unit else ""
-        parts = []
-        if self.min is not None:
-            parts.append(f"{'>=' if self.value >= self.min else '<'} {self.min:g}{unit}")
-        if self.max is not None:
-            parts.append(f"{'<=' if self.value <= self.max else '>'} {self.max:g}{unit}")
-        return f"{self.value:.4g}{unit} {' '.join(parts)}".strip()
-
-
-@dataclass(frozen=True, kw_only=True)
-class HookResult:
-    name: str
-    passed: bool
-    detail: str
-    load_started: bool | None = None  # a hey command: started, or dropped (False)
-
-
-def render_metric_query(canary: Canary, metric: Metric, *, speed: float) -> str:
-    """The PromQL Flagger would run for `metric`, with its window divided by `speed`."""
-    if metric.query is not None:
-        # Flagger runs an inline query verbatim, without template rendering.
-        return metric.query
-    text = metric.template.query if metric.template else TRAEFIK_QUERIES[metric.name]
-    try:
-        rendered = render_flagger_template(
-            text,
-            namespace=canary.namespace,
-            target=canary.target,
-            interval=prometheus_duration(metric.interval_s / speed),
-            variables=metric.variables,
-            name=canary.name,
-            service=canary.target,
-            ingress=canary.target,
-        )
-    except TemplateError as exc:
-        raise ComponentError(f"metric {metric.name}: {exc}") from None
-    # Flagger collapses whitespace before sending (PrometheusProvider.trimQuery).
-    return re.sub(r"\s+", " ", rendered).strip()
+from rehearsal.failures import ComponentError
+from rehearsal.model.loadtester import LoadTester
+from rehearsal.model.prometheus_server import Prometheus
+from rehearsal.outcome import HookResult, MetricResult
+from rehearsal.spec.builtin_queries import flagger_value
+from rehearsal.spec.canary_spec import PRE_ROLLOUT, Canary, Metric, Webhook
+from rehearsal.spec.metric_query import render_metric_query
+from rehearsal.spec.webhook_commands import CONTRACT_CHECK, HttpCheck
 
 
 def evaluate_metric(

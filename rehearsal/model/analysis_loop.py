@@ -5,95 +5,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from rehearsal.canary_spec import PRE_ROLLOUT, ROLLOUT, Canary
-from rehearsal.checks import HookResult, MetricResult, evaluate_metric, run_webhook
-from rehearsal.durations import human
-from rehearsal.flagger import Action, Analysis, Phase, Stage, Status, Transition, tick
-from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
-from rehearsal.loadtester import LoadTester, LoadWindow
-from rehearsal.local_stack import Stack, Track, start_stack
-from rehearsal.processes import ComponentError, ProcessGroup
-from rehearsal.ticker import Ticker
+from rehearsal.failures import ComponentError, Interrupted
+from rehearsal.measure.load import HeyRun, LoadCounter, Request
+from rehearsal.measure.prometheus_api import PrometheusAPI
+from rehearsal.model.checks import evaluate_metric, run_webhook
+from rehearsal.model.child_processes import ProcessGroup
+from rehearsal.model.loadtester import LoadTester
+from rehearsal.model.local_stack import CanaryDidNotBoot, Stack, start_stack
+from rehearsal.model.ticker import Ticker
+from rehearsal.outcome import HookResult, LoadWindow, MetricResult, Options, Outcome, TickRecord
+from rehearsal.spec.canary_spec import PRE_ROLLOUT, ROLLOUT, Canary
+from rehearsal.spec.duration_text import human
+from rehearsal.spec.flagger_analysis import Action, Analysis, Stage, Status, Transition, tick
 
 # Liveness of every component is checked this often while waiting for a tick.
 POLL_S = 0.1
-
-
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    dist: Path
-    speed: float
-    rate: float | None  # None: each hey command's own -q x -c
-    scrape_interval_s: float
-    primary: Track
-    canary: Track
-    host: str
-    probe_body: str
-    probe_path: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class TickRecord:
-    tick: int
-    slot: int  # the ticker slot: simulated time is slot x interval
-    real_s: float  # since the analysis started
-    simulated_s: float
-    transition: Transition
-    metrics: list[MetricResult]
-    hooks: list[HookResult]
-    load: LoadCounts  # responses since the previous tick
-    routes: dict[str, int]  # the weights Traefik served after the tick
-    dropped_ticks: int = 0  # missed ticks dropped before this one (a stall)
-    load_coverage: float | None = None  # share of the metric window with load running
-
-
-@dataclass(kw_only=True)
-class Outcome:
-    canary: Canary
-    options: Options
-    ticks: list[TickRecord] = field(default_factory=list)
-    startup_s: float = 0.0
-    analysis_started_at: float = 0.0  # unix time
-    analysis_started_mono: float = 0.0
-    verdict_at: float = 0.0
-    load_total: LoadCounts = field(default_factory=LoadCounts)
-    load_windows: list[LoadWindow] = field(default_factory=list)  # s since analysis start
-    after_verdict: LoadCounts = field(default_factory=LoadCounts)
-    final_routes: dict[str, int] = field(default_factory=dict)
-    boot_failure: str = ""  # the canary never became ready: a failed release
-    interrupted: str = ""  # a partial run: the signal that stopped it
-    # "model" (this package's loop) or "flagger" (the real Flagger on the local cluster).
-    engine: str = "model"
-    # Flagger engine: production seconds per real second (60 s interval / 10 s).
-    production_factor: float = 1.0
-    production_interval_s: float = 0.0
-    cluster_events: list[str] = field(default_factory=list)  # Flagger's, as Kubernetes kept them
-
-    @property
-    def phase(self) -> Phase:
-        if self.boot_failure:
-            return Phase.FAILED
-        return self.ticks[-1].transition.after.phase if self.ticks else Phase.INITIALIZED
-
-    @property
-    def promoted(self) -> bool:
-        return self.phase == Phase.SUCCEEDED
-
-    @property
-    def real_s(self) -> float:
-        return max(0.0, self.verdict_at - self.analysis_started_at) if self.verdict_at else 0.0
-
-    @property
-    def simulated_s(self) -> float:
-        return self.ticks[-1].simulated_s if self.ticks else 0.0
-
-    @property
-    def max_canary_weight(self) -> int:
-        return max((t.transition.after.canary_weight for t in self.ticks), default=0)
 
 
 def analysis_of(canary: Canary) -> Analysis:
@@ -274,20 +203,38 @@ def rehearse(
     workdir: Path,
     out: Callable[[TickRecord], None],
     announce: Callable[[str], None],
-    outcome: Outcome | None = None,
-    before_teardown: Callable[[Outcome, Stack], None] | None = None,
+    before_teardown: Callable[[Outcome, PrometheusAPI], None] | None = None,
 ) -> Outcome:
     """Start the stack in `group`, run the analysis to a verdict, return the timeline.
 
-    `outcome` (when given) is filled in place, so a caller that is interrupted
-    still holds what ran.
+    A canary that never boots (a failed release) and a signal (`Interrupted`:
+    a partial run) end it early; the outcome says which.
     """
-    outcome = outcome or Outcome(canary=canary, options=options)
+    outcome = Outcome(canary=canary, options=options)
+    try:
+        _analyse_on_stack(outcome, group, workdir, out, announce, before_teardown)
+    except CanaryDidNotBoot as exc:
+        outcome.boot_failure = str(exc).splitlines()[0]
+        announce(f"rehearsal: {exc}")
+    except Interrupted as exc:
+        outcome.interrupted = outcome.interrupted or f"interrupted by {exc}"
+    return outcome
+
+
+def _analyse_on_stack(
+    outcome: Outcome,
+    group: ProcessGroup,
+    workdir: Path,
+    out: Callable[[TickRecord], None],
+    announce: Callable[[str], None],
+    before_teardown: Callable[[Outcome, PrometheusAPI], None] | None,
+) -> None:
+    options = outcome.options
     started = time.monotonic()
     stack = start_stack(
         group=group,
         workdir=workdir,
-        canary_spec=canary,
+        canary_spec=outcome.canary,
         host=options.host,
         primary=options.primary,
         canary=options.canary,
@@ -313,10 +260,9 @@ def rehearse(
         finally:
             rehearsal.finish_load()
             if report and before_teardown is not None:
-                before_teardown(outcome, stack)
+                before_teardown(outcome, stack.prometheus)
     finally:
         stack.close()
-    return outcome
 
 
 def check_speed(canary: Canary, speed: float, scrape_interval_s: float) -> None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rehearsal.canary_spec import Canary, Metric
-from rehearsal.checks import HookResult, MetricResult, render_metric_query
-from rehearsal.flagger import Action, Phase, Stage, Status, Transition
+from rehearsal.outcome import HookResult, MetricResult
+from rehearsal.spec.canary_spec import Canary, Metric
+from rehearsal.spec.flagger_analysis import Action, Phase, Stage, Status, Transition
+from rehearsal.spec.metric_query import render_metric_query
 from stack.names import REQUEST_DURATION, REQUEST_SUCCESS_RATE
 
 # Flagger's phases that the model has no state for, mapped onto its states.

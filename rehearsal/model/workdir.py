@@ -2,7 +2,7 @@
 
 Each run writes its pid and the process start time into its folder. A run
 killed with SIGKILL cannot remove its folder (its children die with it, see
-rehearsal.processes); the next run removes every folder whose owner is gone.
+rehearsal.model.child_processes); the next run removes every folder whose owner is gone.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from dashboards import external_metrics as ext
-from rehearsal.flagger import Phase, Status
-from rehearsal.processes import LOOPBACK, ComponentError, bind_retrying
+from rehearsal.failures import ComponentError
+from rehearsal.model.child_processes import LOOPBACK, bind_retrying
+from rehearsal.spec.flagger_analysis import Phase, Status
 from stack.names import REQUEST_DURATION, AppNames
 
 # Flagger's recorder labels for successes/failures of the canary strategy.

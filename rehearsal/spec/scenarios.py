@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
-from rehearsal.canary_spec import Canary
+from rehearsal.spec.canary_spec import Canary
 
 PROMOTED, ROLLED_BACK = "promoted", "rolled back"
 ERROR_BUDGET_FACTOR = 20

@@ -17,8 +17,14 @@ from typing import Any
 
 import yaml
 
-from rehearsal.commands import CommandError, HeyCommand, HttpCheck, parse_curl_check, parse_hey
-from rehearsal.durations import parse_duration
+from rehearsal.spec.duration_text import parse_duration
+from rehearsal.spec.webhook_commands import (
+    CommandError,
+    HeyCommand,
+    HttpCheck,
+    parse_curl_check,
+    parse_hey,
+)
 from stack.names import BUILTIN_METRICS, FLAGGER_API, REQUEST_DURATION, REQUEST_SUCCESS_RATE
 
 DEFAULT_METRIC_INTERVAL = "1m"

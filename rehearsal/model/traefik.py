@@ -12,14 +12,15 @@ from typing import Any
 
 import yaml
 
-from rehearsal.probing import http_get, wait_http
-from rehearsal.processes import (
+from rehearsal.failures import ComponentError
+from rehearsal.measure.http_probe import http_get
+from rehearsal.model.child_processes import (
     LOOPBACK,
-    ComponentError,
     PortTaken,
     Process,
     ProcessGroup,
     find_binary,
+    wait_http,
     with_free_ports,
     write_file,
 )

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from rehearsal.durations import human
-from rehearsal.run import Outcome
+from rehearsal.outcome import Outcome
+from rehearsal.spec.duration_text import human
 
 EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -85,8 +85,8 @@ def verdict_json(outcome: Outcome, *, scenario: str, expected: str | None) -> di
         "speed": outcome.options.speed,
         "orders": {"sent": load.sent, "failed": load.failed, "skipped": load.skipped},
         "engine": outcome.engine,
-        "production_s": round(outcome.real_s * outcome.production_factor, 1)
-        if outcome.engine == "flagger"
+        "production_s": round(outcome.real_s * outcome.cluster.production_factor, 1)
+        if outcome.cluster is not None
         else outcome.simulated_s,
         "by_version": dict(load.by_version),
     }
@@ -118,12 +118,12 @@ def verdict_lines(outcome: Outcome, *, scenario: str, expected: str | None) -> l
 
 def _time_line(outcome: Outcome) -> str:
     o = outcome.options
-    if outcome.engine == "flagger":
-        production = outcome.real_s * outcome.production_factor
+    if (cluster := outcome.cluster) is not None:
+        production = outcome.real_s * cluster.production_factor
         return (
             f"  time       {outcome.real_s:.1f} s real on Flagger (interval "
             f"{outcome.canary.interval}), {human(production)} in production (interval "
-            f"{outcome.production_interval_s:g}s, x{outcome.production_factor:g}), "
+            f"{cluster.production_interval_s:g}s, x{cluster.production_factor:g}), "
             f"+{outcome.startup_s:.1f} s start-up"
         )
     return (

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from rehearsal.durations import parse_duration
+from order_api import telemetry
+from rehearsal.spec.duration_text import parse_duration
 
 # hey's defaults (hey.go flag definitions).
 HEY_DEFAULT_REQUESTS = 200
@@ -173,3 +174,15 @@ def parse_hey(cmd: str) -> HeyCommand | None:
         qps_per_worker=_number(flags, "q", 0, cmd),
         timeout_s=_number(flags, "t", HEY_DEFAULT_TIMEOUT_S, cmd) or HEY_DEFAULT_TIMEOUT_S,
     )
+
+
+# The service contract's valid order, for a pre-rollout hook whose command
+# the rehearsal cannot read (not a curl call with an expected status).
+CONTRACT_ORDER = '{"item": "rehearsal-acceptance-test", "quantity": 1}'
+CONTRACT_CHECK = HttpCheck(
+    method="POST",
+    url=telemetry.ORDER_PATH,
+    body=CONTRACT_ORDER,
+    headers={"Content-Type": "application/json"},
+    expect_status=201,
+)

@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rehearsal.commands import HeyCommand, parse_hey
-from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
+from rehearsal.measure.load import HeyRun, LoadCounter, LoadCounts, Request
+from rehearsal.outcome import LoadWindow
+from rehearsal.spec.webhook_commands import HeyCommand, parse_hey
 
 # flagger-loadtester's task runner period (cmd/loadtester/main.go).
 RUNNER_TICK_S = 0.1
@@ -62,15 +63,6 @@ class Call:
 
     started: bool  # False: dropped, the same command was still running
     detail: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadWindow:
-    """When one run sent load, in seconds since the loadtester started."""
-
-    hook: str
-    start_s: float
-    end_s: float | None  # None: still running
 
 
 class LoadTester:

@@ -16,10 +16,10 @@ matplotlib.use("Agg")  # files only; never a display
 import matplotlib.pyplot as plt
 
 from dashboards import queries as q
-from rehearsal.durations import prometheus_duration
-from rehearsal.flagger import Phase
-from rehearsal.prometheus import PrometheusAPI
-from rehearsal.run import Outcome
+from rehearsal.measure.prometheus_api import PrometheusAPI
+from rehearsal.outcome import Outcome
+from rehearsal.spec.duration_text import prometheus_duration
+from rehearsal.spec.flagger_analysis import Phase
 
 PRIMARY_COLOR, CANARY_COLOR, WEIGHT_COLOR = "#1f77b4", "#ff7f0e", "#2ca02c"
 # Points per chart: fine enough to see each tick, small enough for a README.
@@ -193,8 +193,8 @@ def draw(chart: Chart, outcome: Outcome, prometheus: PrometheusAPI, path: Path) 
         fig.text(0.01, 0.01, chart.note, fontsize=6.5, color="#555555")
     # Flagger's clock: what the same rollout takes in the cluster (on the Flagger
     # engine, production's: its interval over the rehearsal's).
-    flagger = outcome.engine == "flagger"
-    minutes = (outcome.production_factor if flagger else outcome.options.speed) / 60
+    cluster = outcome.cluster
+    minutes = (cluster.production_factor if cluster else outcome.options.speed) / 60
 
     def to_minutes(x: Any) -> Any:
         return x * minutes
@@ -203,7 +203,7 @@ def draw(chart: Chart, outcome: Outcome, prometheus: PrometheusAPI, path: Path) 
         return m / minutes
 
     top = ax.secondary_xaxis("top", functions=(to_minutes, to_seconds))
-    top.set_xlabel("production minutes" if flagger else "simulated minutes", fontsize=8)
+    top.set_xlabel("production minutes" if cluster else "simulated minutes", fontsize=8)
     top.tick_params(labelsize=8)
     ax.set_ylabel(chart.unit)
     ax.set_xlim(0, span)

@@ -6,10 +6,10 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from rehearsal.durations import human
-from rehearsal.report_charts import verdict_word
-from rehearsal.run import Outcome
-from rehearsal.verdict import verdict_of
+from rehearsal.outcome import Outcome
+from rehearsal.report.report_charts import verdict_word
+from rehearsal.report.verdict import verdict_of
+from rehearsal.spec.duration_text import human
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -44,9 +44,9 @@ def markdown(
         f"- Primary {o.primary.version}; canary {o.canary.version} ({env}).",
         f"- Engine: {outcome.engine}"
         + (
-            f" (the real Flagger on the local cluster; x{outcome.production_factor:g} to "
+            f" (the real Flagger on the local cluster; x{outcome.cluster.production_factor:g} to "
             "production time)."
-            if outcome.engine == "flagger"
+            if outcome.cluster is not None
             else " (the rehearsal's loop of Flagger)."
         ),
         f"- Simulated {human(outcome.simulated_s)} in {outcome.real_s:.1f} s real at speed "
