@@ -5,6 +5,9 @@ Exit status: 0 promoted, 1 rolled back (also a canary that never boots),
 interrupted (SIGINT, SIGTERM or SIGHUP). Every process the rehearsal starts and
 its temporary directory are gone when it exits; the children of a rehearsal
 killed with SIGKILL die with it and its folder is removed by the next run.
+
+One command line for both engines: `--engine` picks one through
+rehearsal.engine.engine_for; this module prints what either one tells it.
 """
 
 from __future__ import annotations

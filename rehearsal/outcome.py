@@ -128,6 +128,8 @@ class Options:
 
 @dataclass(frozen=True, kw_only=True)
 class TickRecord:
+    """One tick of Flagger's analysis: its decision, checks, load and weights."""
+
     tick: int
     slot: int  # the ticker slot: simulated time is slot x interval
     real_s: float  # since the analysis started
@@ -138,13 +140,16 @@ class TickRecord:
     load: LoadCounts  # responses since the previous tick
     routes: dict[str, int]  # the weights Traefik served after the tick
     # The model's ticker: missed ticks dropped before this one (a stall), and the share
-    # of the metric window with load running (None: not an analysis tick, or Flagger).
-    dropped_ticks: int = 0
+    # of the metric window with load running. None: Flagger ticked (its ticker and its
+    # loadtester are not observable), or, for the coverage, not an analysis tick.
+    dropped_ticks: int | None = None
     load_coverage: float | None = None
 
 
 @dataclass(kw_only=True)
 class Outcome:
+    """One rehearsal's timeline and verdict, whichever engine ran it."""
+
     canary: Canary
     options: Options
     ticks: list[TickRecord] = field(default_factory=list)
@@ -158,7 +163,9 @@ class Outcome:
     load_windows: list[LoadWindow] = field(default_factory=list)
     after_verdict: LoadCounts = field(default_factory=LoadCounts)
     final_routes: dict[str, int] = field(default_factory=dict)
-    boot_failure: str = ""  # the canary never became ready: a failed release
+    # The canary never became ready: a failed release. The model starts the canary itself;
+    # on Flagger a canary that does not boot fails Flagger's own analysis, in its ticks.
+    boot_failure: str = ""
     interrupted: str = ""  # a partial run: the signal that stopped it
     # What only the real-Flagger engine knows; None: the model engine ran.
     cluster: ClusterFacts | None = None

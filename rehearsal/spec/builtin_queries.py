@@ -23,7 +23,7 @@ from stack.names import KUBERNETES_CRD_PROVIDER, REQUEST_DURATION, REQUEST_SUCCE
 FLAGGER_PROVIDER_SUFFIX = KUBERNETES_CRD_PROVIDER
 REHEARSAL_PROVIDER_SUFFIX = "@file"
 
-# Flagger's Go-template variables stay in place; checks.py renders them.
+# Flagger's Go-template variables stay in place; spec/metric_query.py renders them.
 _INTERVAL = "{{ interval }}"
 
 
