@@ -1,5 +1,8 @@
 """Does the model agree with the real Flagger? Two report.json documents compared.
 
+The test oracle of the two engines, and the contract between them: the model
+engine is the fast approximation, the real Flagger the reference.
+
 What must agree: the verdict, and the sequence of (phase, canary weight,
 failed checks) states the Canary went through. Timing is not compared: a
 tick that changes nothing (Flagger waiting for the canary's pods to be
