@@ -12,7 +12,7 @@ Three kinds of placeholders appear in the expressions:
   `for_app()` fills it in when the dashboards are built (kubernetes-mixin style
   config substitution), so the JSON only has `datasource` and `namespace`.
 * Flagger MetricTemplate variables (`{{ namespace }}`, `{{ target }}`,
-  `{{ interval }}`), filled by Flagger, or by the rehearsal's `rehearsal.flagger_template`.
+  `{{ interval }}`), filled by Flagger, or by the rehearsal's `rehearsal.spec.flagger_template`.
 
 Tracks: the in-cluster relabeling gives primary pods `app="<app>-primary"` and
 canary pods `app="<app>"` (Flagger's naming), plus `namespace` and `pod`.

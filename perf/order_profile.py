@@ -95,7 +95,8 @@ def shares(collapsed: str) -> dict[str, float]:
     counts: collections.Counter[str] = collections.Counter()
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack:
+        # A line cut short when py-spy stops mid-write carries no count.
+        if stack and count.isdigit():
             counts[stage_of(stack.split(";"))] += int(count)
     total = sum(counts.values()) or 1
     return {stage: counts[stage] / total for stage in [*STAGES, OTHER]}

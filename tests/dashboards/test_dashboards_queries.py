@@ -15,7 +15,7 @@ import pytest
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
-from rehearsal import flagger_template
+from rehearsal.spec import flagger_template
 from tests.conftest import require_binary
 from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from rehearsal.durations import parse_duration
+from rehearsal.spec.duration_text import parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"

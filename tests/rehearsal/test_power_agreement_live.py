@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
-from rehearsal.canary_spec import load_canary
 from rehearsal.power.monte_carlo import ErrorProcess, Traffic, Truth, simulate
 from rehearsal.power.release_plan import plan_from_canary
-from rehearsal.scenarios import SCENARIOS
+from rehearsal.spec.canary_spec import load_canary
+from rehearsal.spec.scenarios import SCENARIOS
 from tests.conftest import require_binary
 from tests.rehearsal.canaries import variant
 

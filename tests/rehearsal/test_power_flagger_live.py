@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 
 from order_api.settings import ENV_FAULT_ERROR_RATE
-from rehearsal.canary_spec import load_canary
-from rehearsal.cluster_release import (
+from rehearsal.oncluster.cluster_release import (
     faults_values,
     release_values,
     synthesize_release,
     time_settings,
 )
-from rehearsal.flagger_engine import CLIENT_RATE
+from rehearsal.oncluster.flagger_engine import CLIENT_RATE
 from rehearsal.power.monte_carlo import ErrorProcess, Traffic, Truth, simulate
 from rehearsal.power.release_plan import plan_from_canary
-from rehearsal.scenarios import SCENARIOS
+from rehearsal.spec.canary_spec import load_canary
+from rehearsal.spec.scenarios import SCENARIOS
 from stack.config import load_config
 from tests.cluster.conftest import require_cluster_prerequisites
 

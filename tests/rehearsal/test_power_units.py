@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import yaml
 
-from rehearsal.canary_spec import load_canary
 from rehearsal.power import power_cli
 from rehearsal.power.measured_latency import histogram_cdf, read_histogram
 from rehearsal.power.monte_carlo import (
@@ -27,6 +26,7 @@ from rehearsal.power.monte_carlo import (
 )
 from rehearsal.power.quantile import histogram_quantile
 from rehearsal.power.release_plan import Gate, GateKind, Plan, plan_from_canary, weight_steps
+from rehearsal.spec.canary_spec import load_canary
 from stack.config import TRAEFIK_LATENCY_BUCKETS, load_config
 from tests.conftest import require_binary
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import processes
-from rehearsal.apps import AppDidNotBoot, start_order_api
-from rehearsal.processes import ProcessGroup
-from rehearsal.traefik import Backend, start_traefik
+from rehearsal.model import child_processes as processes
+from rehearsal.model.apps import AppDidNotBoot, start_order_api
+from rehearsal.model.child_processes import ProcessGroup
+from rehearsal.model.traefik import Backend, start_traefik
 from stack.config import TRAEFIK_LATENCY_BUCKETS
 from tests.conftest import require_binary
 

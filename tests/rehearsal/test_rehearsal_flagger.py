@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from rehearsal.flagger import (
+from rehearsal.spec.flagger_analysis import (
     Action,
     Analysis,
     Phase,

@@ -15,7 +15,7 @@ waits a tick when the canary's pods are not ready yet, and its first tick
 after the apply comes 0-10 s late (its job restarts on the new interval), so
 tick times are never compared. In a case without a latency fault, one
 failed latency check (request-duration or latency-p99) on one side only is
-discounted and printed (`rehearsal.compare`, `noise`): a 500 ms p99 gate
+discounted and printed (`tests.rehearsal.compare`, `noise`): a 500 ms p99 gate
 flips on one stalled request among the ~60 of a canary window on a shared
 machine. Error faults are spread evenly by order-api, so they leave no luck
 to tolerate.
@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from dashboards import queries as q
-from rehearsal.cluster_release import (
+from rehearsal.oncluster.cluster_release import (
     faults_values,
     release_values,
     synthesize_release,
@@ -44,14 +44,14 @@ from rehearsal.cluster_release import (
     with_failing_query,
     without_load_start,
 )
-from rehearsal.compare import compare
-from rehearsal.durations import prometheus_duration
-from rehearsal.report_data import outcome_json
-from rehearsal.scenarios import PROMOTED, ROLLED_BACK
-from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
+from rehearsal.report.report_data import outcome_json
+from rehearsal.report.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
+from rehearsal.spec.duration_text import prometheus_duration
+from rehearsal.spec.scenarios import PROMOTED, ROLLED_BACK
 from stack.config import load_config
 from stack.names import ERROR_RATE, LATENCY_P99, REQUEST_DURATION, REQUEST_SUCCESS_RATE
 from tests.cluster.conftest import require_cluster_prerequisites
+from tests.rehearsal.compare import compare
 
 pytestmark = pytest.mark.live
 
@@ -222,12 +222,12 @@ def _run_cli(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any]
 
 
 def _run_api(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any], str]:
-    from rehearsal.console import Console, tick_printer
-    from rehearsal.flagger_engine import FlaggerRun, rehearse_on_flagger
-    from rehearsal.run import Outcome
-    from rehearsal.verdict import verdict_json, verdict_of
+    from rehearsal.oncluster.flagger_engine import FlaggerRun, rehearse_on_flagger
+    from rehearsal.report.console import Console, tick_printer
+    from rehearsal.report.verdict import verdict_json, verdict_of
+    from rehearsal.spec.canary_spec import Canary
 
-    box: list[Outcome] = []
+    read: list[Canary] = []  # the Canary of the release, once prepared
     console = Console(sys.stderr)
     outcome = rehearse_on_flagger(
         FlaggerRun(
@@ -238,9 +238,9 @@ def _run_api(case: Case, tmp: Path) -> tuple[int, dict[str, Any], dict[str, Any]
             client_rate=case.client_rate,
         ),
         scenario_env={},
-        out=lambda record: tick_printer(console, box[0].canary, sim_word="prod")(record),
+        out=lambda record: tick_printer(console, read[-1], sim_word="prod")(record),
         announce=console.print,
-        outcome_box=box,
+        describe=lambda canary, _options: read.append(canary),
     )
     doc = verdict_json(outcome, scenario=case.scenario, expected=case.expect)
     return verdict_of(outcome).exit_code, doc, outcome_json(outcome), ""
@@ -260,7 +260,7 @@ def results(
 ) -> Iterator[dict[str, Result]]:
     """Every case on Flagger, one after the other, each beside its model run."""
     from cluster import lifecycle
-    from rehearsal.flagger_engine import ensure_cluster
+    from rehearsal.oncluster.flagger_engine import ensure_cluster
 
     require_cluster_prerequisites()
     tier_started = time.monotonic()
@@ -463,8 +463,8 @@ def _failed_checks(report: dict[str, Any]) -> list[str]:
 
 def _prometheus() -> Any:
     from cluster.layout import NETNS
-    from rehearsal.flagger_engine import ClusterPrometheus, _service_address
-    from rehearsal.netns_threads import NetnsExecutor
+    from rehearsal.oncluster.flagger_engine import ClusterPrometheus, _service_address
+    from rehearsal.oncluster.netns_threads import NetnsExecutor
 
     config = load_config(env={})
     executor = NetnsExecutor(NETNS)

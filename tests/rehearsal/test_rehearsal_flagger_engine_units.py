@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from rehearsal import cluster_watch as watch
-from rehearsal.canary_spec import load_canary
-from rehearsal.cluster_release import (
+from rehearsal.oncluster import cluster_watch as watch
+from rehearsal.oncluster.cluster_release import (
     faults_values,
     release_values,
     synthesize_release,
@@ -28,14 +27,14 @@ from rehearsal.cluster_release import (
     with_failing_query,
     without_load_start,
 )
-from rehearsal.compare import compare
-from rehearsal.flagger import Action, Phase, Stage, Status
-from rehearsal.flagger_engine import new_version
-from rehearsal.local_stack import Track
-from rehearsal.run import Options, Outcome, TickRecord
-from rehearsal.verdict import verdict_json, verdict_lines
+from rehearsal.oncluster.flagger_engine import new_version
+from rehearsal.outcome import ClusterFacts, Options, Outcome, TickRecord, Track
+from rehearsal.report.verdict import verdict_json, verdict_lines
+from rehearsal.spec.canary_spec import load_canary
+from rehearsal.spec.flagger_analysis import Action, Phase, Stage, Status
 from stack.config import ConfigError, StackConfig, load_config
 from stack.validation import check_config
+from tests.rehearsal.compare import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
@@ -432,9 +431,7 @@ def test_verdict_block_prints_real_and_production_durations(release: Path) -> No
     outcome = Outcome(
         canary=canary,
         options=options,
-        engine="flagger",
-        production_factor=6.0,
-        production_interval_s=60,
+        cluster=ClusterFacts(production_factor=6.0, production_interval_s=60),
         analysis_started_at=T0,
         verdict_at=T0 + 90,
     )

@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from rehearsal.report import CHARTS
-from rehearsal.scenarios import PROMOTED, SCENARIOS
-from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
-from rehearsal.workdir import PREFIX
+from rehearsal.model.workdir import PREFIX
+from rehearsal.report.report_files import CHARTS
+from rehearsal.report.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
+from rehearsal.spec.scenarios import PROMOTED, SCENARIOS
 from stack.config import load_config
 from stack.names import CANARY, PRIMARY, app_names
 from tests.conftest import require_binary

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rehearsal.commands import CommandError, parse_hey
-from rehearsal.load import HeyRun, LoadCounter, LoadCounts, Request
-from rehearsal.loadtester import RUNNER_TICK_S, LoadTester, Plan, plan
-from rehearsal.ticker import Ticker
+from rehearsal.measure.load import HeyRun, LoadCounter, LoadCounts, Request
+from rehearsal.model.loadtester import RUNNER_TICK_S, LoadTester, Plan, plan
+from rehearsal.model.ticker import Ticker
+from rehearsal.spec.webhook_commands import CommandError, parse_hey
 
 CMD = "hey -z 2s -q 5 -c 2 -m POST -T application/json -d '{\"a\":1}' -host h.example http://traefik.traefik/api/order"
 

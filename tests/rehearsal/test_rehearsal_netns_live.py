@@ -1,4 +1,4 @@
-"""Threads in a network namespace (rehearsal.netns_threads): what the Flagger engine's
+"""Threads in a network namespace (rehearsal.oncluster.netns_threads): what the Flagger engine's
 measuring client and Prometheus queries use to reach the cluster's ClusterIPs.
 
 A scratch namespace of the test's own with only loopback, and an HTTP server
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from rehearsal.load import HeyRun, LoadCounter, Request
-from rehearsal.netns_threads import NetnsError, NetnsExecutor, enter
-from rehearsal.probing import http_get
+from rehearsal.measure.http_probe import http_get
+from rehearsal.measure.load import HeyRun, LoadCounter, Request
+from rehearsal.oncluster.netns_threads import NetnsError, NetnsExecutor, enter
 from tests.conftest import IN_CI
 
 pytestmark = pytest.mark.live
@@ -101,8 +101,8 @@ def test_cluster_prometheus_queries_a_prometheus_inside(
     namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The Flagger engine's Prometheus client, against a real Prometheus in the namespace."""
-    from rehearsal.flagger_engine import ClusterPrometheus
-    from rehearsal.processes import ComponentError
+    from rehearsal.failures import ComponentError
+    from rehearsal.oncluster.flagger_engine import ClusterPrometheus
     from tests.conftest import require_binary
 
     binary = require_binary("prometheus", "make toolchain")

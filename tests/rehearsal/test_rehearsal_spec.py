@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rehearsal.builtin_queries import (
+from rehearsal.cli import main
+from rehearsal.model.analysis_loop import check_speed
+from rehearsal.spec.builtin_queries import (
     FLAGGER_PROVIDER_SUFFIX,
     REHEARSAL_PROVIDER_SUFFIX,
     TRAEFIK_QUERIES,
     flagger_value,
     traefik_queries,
 )
-from rehearsal.canary_spec import SpecError, ingress_host, load_canary
-from rehearsal.checks import render_metric_query
-from rehearsal.cli import main
-from rehearsal.commands import parse_curl_check, parse_hey
-from rehearsal.durations import parse_duration, prometheus_duration
-from rehearsal.run import check_speed
+from rehearsal.spec.canary_spec import SpecError, ingress_host, load_canary
+from rehearsal.spec.duration_text import parse_duration, prometheus_duration
+from rehearsal.spec.metric_query import render_metric_query
+from rehearsal.spec.webhook_commands import parse_curl_check, parse_hey
 from stack import names
 from stack.config import load_config
 

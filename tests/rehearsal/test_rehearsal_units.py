@@ -15,22 +15,21 @@ from pathlib import Path
 import pytest
 
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
-from rehearsal.canary_spec import load_canary
-from rehearsal.checks import HookResult, MetricResult
-from rehearsal.console import Console
-from rehearsal.exporter import start_exporter
-from rehearsal.flagger import Action, Phase, Stage, Status, Transition
-from rehearsal.junit import junit_xml
-from rehearsal.load import LoadCounts
-from rehearsal.local_stack import Track
-from rehearsal.probing import http_get
-from rehearsal.processes import ComponentError, write_file
-from rehearsal.report_data import outcome_json
-from rehearsal.report_markdown import markdown
-from rehearsal.run import Options, Outcome, TickRecord
-from rehearsal.scenarios import SCENARIOS
-from rehearsal.verdict import verdict_json, verdict_lines
-from rehearsal.workdir import OWNER_FILE, PREFIX, clean_stale
+from rehearsal.failures import ComponentError
+from rehearsal.measure.http_probe import http_get
+from rehearsal.measure.load import LoadCounts
+from rehearsal.model.child_processes import write_file
+from rehearsal.model.exporter import start_exporter
+from rehearsal.model.workdir import OWNER_FILE, PREFIX, clean_stale
+from rehearsal.outcome import HookResult, MetricResult, Options, Outcome, TickRecord, Track
+from rehearsal.report.console import Console
+from rehearsal.report.junit import junit_xml
+from rehearsal.report.report_data import outcome_json
+from rehearsal.report.report_markdown import markdown
+from rehearsal.report.verdict import verdict_json, verdict_lines
+from rehearsal.spec.canary_spec import load_canary
+from rehearsal.spec.flagger_analysis import Action, Phase, Stage, Status, Transition
+from rehearsal.spec.scenarios import SCENARIOS
 from tests.rehearsal.canaries import variant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +178,7 @@ def _outcome(*, promoted: bool) -> Outcome:
 
 
 def _none():
-    from rehearsal.flagger import Action
+    from rehearsal.spec.flagger_analysis import Action
 
     return Action.NONE
 
@@ -269,7 +268,7 @@ def test_children_die_when_the_rehearsal_is_killed(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from rehearsal.processes import ProcessGroup
+        from rehearsal.model.child_processes import ProcessGroup
         group = ProcessGroup(Path({str(tmp_path)!r}))
         child = group.start("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
         print(child.popen.pid, flush=True)
