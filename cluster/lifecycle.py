@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, components, kubelet, layout, netns, pki, processes
+from cluster import addons, components, kubelet, layout, netns, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 
@@ -50,7 +50,8 @@ def is_running() -> bool:
 def dead_components() -> list[str]:
     """The cluster's own processes (etcd, kube-apiserver, the node, ...) that
     have exited: a cluster with any of them is not fit to reuse."""
-    return sorted(n for n, pid in processes.recorded(paths()).items() if not processes.alive(pid))
+    recorded = supervisor.recorded(paths())
+    return sorted(n for n, pid in recorded.items() if not supervisor.alive(pid))
 
 
 def up(say: Say = print, timeout: float = 240) -> float:
@@ -109,8 +110,8 @@ def _start(p: Paths, say: Say, started: float) -> None:
     pki.kubeconfig(p.kubeconfig, p.pki)
     netns.create()
     _progress(say, started, f"network namespace {layout.NETNS}: lo and {layout.BRIDGE} only")
-    processes.start(p, "etcd", components.etcd(tools["etcd"], p))
-    processes.start(p, "kube-apiserver", components.apiserver(tools["kube-apiserver"], p))
+    supervisor.start(p, "etcd", components.etcd(tools["etcd"], p))
+    supervisor.start(p, "kube-apiserver", components.apiserver(tools["kube-apiserver"], p))
     _wait(
         lambda: kubectl("get", "--raw=/readyz", check=False).returncode == 0,
         60,
@@ -118,16 +119,16 @@ def _start(p: Paths, say: Say, started: float) -> None:
         p,
     )
     _progress(say, started, "etcd and kube-apiserver ready")
-    processes.start(
+    supervisor.start(
         p,
         "kube-controller-manager",
         components.controller_manager(tools["kube-controller-manager"], p),
     )
-    processes.start(p, "kube-scheduler", components.scheduler(tools["kube-scheduler"], p))
-    processes.start(p, "kube-proxy", components.kube_proxy(tools["kube-proxy"], p))
-    processes.start(p, "coredns", components.coredns(tools["coredns"], p))
+    supervisor.start(p, "kube-scheduler", components.scheduler(tools["kube-scheduler"], p))
+    supervisor.start(p, "kube-proxy", components.kube_proxy(tools["kube-proxy"], p))
+    supervisor.start(p, "coredns", components.coredns(tools["coredns"], p))
     config = kubelet.write_config(p)
-    processes.start(p, "kubelet", components.kubelet(p.bin / "kubelet", config))
+    supervisor.start(p, "kubelet", components.kubelet(p.bin / "kubelet", config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(
         say,
@@ -197,8 +198,8 @@ def _wait(check: Callable[[], bool], timeout: float, what: str, p: Paths) -> Non
 
 
 def _check_processes(p: Paths) -> None:
-    for name, pid in processes.recorded(p).items():
-        if not processes.alive(pid):
+    for name, pid in supervisor.recorded(p).items():
+        if not supervisor.alive(pid):
             tail = (p.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
             raise ClusterError(f"{name} exited:\n  " + "\n  ".join(tail))
 
@@ -279,7 +280,7 @@ def _snapshot() -> str:
 def down(say: Say = print) -> None:
     """Stop every process, delete the namespace, remove mount points and the run dir."""
     p = paths()
-    processes.stop_all(p)
+    supervisor.stop_all(p)
     netns.delete()
     _remove_mountpoints(p)
     _restore_modes(p)

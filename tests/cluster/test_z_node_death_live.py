@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cluster import lifecycle, processes
+from cluster import lifecycle, supervisor
 from cluster.layout import paths
 
 pytestmark = pytest.mark.live
@@ -22,7 +22,7 @@ def _pod_processes() -> list[int]:
             try:
                 with open(f"/proc/{entry}/status") as f:
                     uid = int(next(x for x in f if x.startswith("Uid:")).split()[1])
-                if uid in POD_UIDS and processes.alive(int(entry)):
+                if uid in POD_UIDS and supervisor.alive(int(entry)):
                     found.append(int(entry))
             except (OSError, StopIteration):
                 continue
@@ -31,7 +31,7 @@ def _pod_processes() -> list[int]:
 
 def test_pods_die_with_the_kubelet(cluster):
     assert len(_pod_processes()) >= 5
-    (pid,) = [p for name, p in processes.recorded(paths()).items() if name == "kubelet"]
+    (pid,) = [p for name, p in supervisor.recorded(paths()).items() if name == "kubelet"]
     os.killpg(pid, signal.SIGKILL)  # no shutdown code runs: only the parent-death signal
     deadline = time.monotonic() + 10
     while _pod_processes() and time.monotonic() < deadline:
