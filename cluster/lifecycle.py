@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, components, kubelet, layout, netns, pki, supervisor
+from cluster import addons, command_lines, kubelet, layout, netns, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 
@@ -110,8 +110,8 @@ def _start(p: Paths, say: Say, started: float) -> None:
     pki.kubeconfig(p.kubeconfig, p.pki)
     netns.create()
     _progress(say, started, f"network namespace {layout.NETNS}: lo and {layout.BRIDGE} only")
-    supervisor.start(p, "etcd", components.etcd(tools["etcd"], p))
-    supervisor.start(p, "kube-apiserver", components.apiserver(tools["kube-apiserver"], p))
+    supervisor.start(p, "etcd", command_lines.etcd(tools["etcd"], p))
+    supervisor.start(p, "kube-apiserver", command_lines.apiserver(tools["kube-apiserver"], p))
     _wait(
         lambda: kubectl("get", "--raw=/readyz", check=False).returncode == 0,
         60,
@@ -122,13 +122,13 @@ def _start(p: Paths, say: Say, started: float) -> None:
     supervisor.start(
         p,
         "kube-controller-manager",
-        components.controller_manager(tools["kube-controller-manager"], p),
+        command_lines.controller_manager(tools["kube-controller-manager"], p),
     )
-    supervisor.start(p, "kube-scheduler", components.scheduler(tools["kube-scheduler"], p))
-    supervisor.start(p, "kube-proxy", components.kube_proxy(tools["kube-proxy"], p))
-    supervisor.start(p, "coredns", components.coredns(tools["coredns"], p))
+    supervisor.start(p, "kube-scheduler", command_lines.scheduler(tools["kube-scheduler"], p))
+    supervisor.start(p, "kube-proxy", command_lines.kube_proxy(tools["kube-proxy"], p))
+    supervisor.start(p, "coredns", command_lines.coredns(tools["coredns"], p))
     config = kubelet.write_config(p)
-    supervisor.start(p, "kubelet", components.kubelet(p.bin / "kubelet", config))
+    supervisor.start(p, "kubelet", command_lines.kubelet(p.bin / "kubelet", config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(
         say,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import addons, components, images, kubelet, layout
+from cluster import addons, command_lines, images, kubelet, layout
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_addons_match_the_readme_helm_values():
 
 
 def test_coredns_forwards_nothing(tmp_path):
-    corefile = components.corefile(layout.Paths(tmp_path))
+    corefile = command_lines.corefile(layout.Paths(tmp_path))
     plugins = {line.split()[0] for line in corefile.splitlines() if line.strip()}
     assert not plugins & {"forward", "proxy", "grpc"}, plugins
     assert f"kubernetes {layout.CLUSTER_DOMAIN}" in corefile
@@ -90,7 +90,7 @@ def test_addresses_are_inside_the_cluster_ranges():
 
 
 def test_kube_proxy_masquerades_everything_in_iptables_mode(tmp_path):
-    argv = components.kube_proxy(Path("kube-proxy"), layout.Paths(tmp_path))
+    argv = command_lines.kube_proxy(Path("kube-proxy"), layout.Paths(tmp_path))
     assert "--proxy-mode=iptables" in argv and "--masquerade-all" in argv
 
 
