@@ -31,7 +31,7 @@ from stack.names import (
 )
 from synth.custom_resource import custom_resource
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
-from synth.probes import http_probe
+from synth.http_probe import http_probe
 
 LOADTESTER_UID = 10001
 LOADTESTER_RESOURCES = Resources(
