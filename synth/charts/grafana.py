@@ -18,8 +18,8 @@ from dashboards.build import dashboards_json
 from stack.config import StackConfig
 from stack.names import SELECTOR_LABEL, component_labels
 from synth.checksum import config_checksum
-from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.http_probe import http_probe
+from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
 from synth.singleton import singleton_deployment
 
 GRAFANA = "grafana"
