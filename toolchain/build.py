@@ -23,8 +23,8 @@ from pathlib import Path
 
 from toolchain.cache import cache_root, component_dir, is_built
 from toolchain.components import BUILD_DATE, Component
-from toolchain.errors import ToolchainError
 from toolchain.gotool import go_binary, go_env, release_time, run_go
+from toolchain.toolchain_error import ToolchainError
 from toolchain.wrapper import write_wrapper
 
 # Two cores: more parallel Go builds only thrash.
