@@ -16,14 +16,14 @@ from pathlib import Path
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
-from dashboards import order_api
+from dashboards import canary_dashboard
 from stack.config import ConfigError, StackConfig, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "dist" / "dashboards"
 
 # Each dashboard is written as `<uid>.json`.
-DASHBOARDS: tuple[Callable[[StackConfig], g.Dashboard], ...] = (order_api.dashboard,)
+DASHBOARDS: tuple[Callable[[StackConfig], g.Dashboard], ...] = (canary_dashboard.dashboard,)
 
 
 def to_json(dashboard: g.Dashboard) -> str:

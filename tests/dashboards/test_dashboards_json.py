@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards import build, order_api
+from dashboards import build, canary_dashboard
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from dashboards.analysis import analysis_metrics
@@ -78,8 +78,8 @@ def test_cli_writes_the_same_files(tmp_path, texts, monkeypatch):
 
 def test_dashboard_identity(config, dashboards):
     d = dashboards["order-api-canary.json"]
-    assert d["title"] == "order-api / Canary" == order_api.title(config)
-    assert d["uid"] == order_api.uid(config)
+    assert d["title"] == "order-api / Canary" == canary_dashboard.title(config)
+    assert d["uid"] == canary_dashboard.uid(config)
     assert d["editable"] is False
     assert d["id"] is None
 
