@@ -45,7 +45,7 @@ image: ## Build the order-api container image (needs a Docker engine)
 	docker build -f service/Dockerfile -t order-api:$$($(PYTHON) -c 'import re,sys;print(re.search(r"__version__ = \"(.+)\"", open("service/order_api/__init__.py").read())[1])') .
 
 dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/dashboards/
-	$(PY) -m dashboards.build
+	$(PY) -m dashboards.export
 
 # A verdict (promoted 0, rolled back 1) is a finished rehearsal: make exits 0 for
 # both and the verdict block says which; 2 (could not run) and 130 stay errors.

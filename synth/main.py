@@ -72,7 +72,7 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
 
 def _write_stack(config: StackConfig, outdir: Path) -> None:
     """Synthesize every chart and the dashboard copies into an empty `outdir`."""
-    from dashboards.build import dashboards_json
+    from dashboards.export import dashboards_json
 
     build_app(config, outdir).synth()
     # Importable copies for Grafana instances outside the cluster.

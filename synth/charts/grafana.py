@@ -14,7 +14,7 @@ import yaml
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from dashboards.build import dashboards_json
+from dashboards.export import dashboards_json
 from stack.config import StackConfig
 from stack.names import SELECTOR_LABEL, component_labels
 from synth.checksum import config_checksum

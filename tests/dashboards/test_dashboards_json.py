@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards import build, canary_dashboard
+from dashboards import canary_dashboard, export
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from dashboards.analysis import analysis_metrics
@@ -34,7 +34,7 @@ RANGE_FUNC = re.compile(r"\b(rate|increase|irate|last_over_time)\(|\bunless $")
 
 @pytest.fixture(scope="module")
 def texts(config) -> dict[str, str]:
-    return build.dashboards_json(config)
+    return export.dashboards_json(config)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def all_exprs(dashboards) -> list[str]:
 
 
 def test_json_is_stable_and_canonical(config, texts):
-    assert build.dashboards_json(config) == texts
+    assert export.dashboards_json(config) == texts
     for name, text in texts.items():
         assert name.endswith(".json")
         assert text.endswith("}\n")
@@ -72,7 +72,7 @@ def test_cli_writes_the_same_files(tmp_path, texts, monkeypatch):
     # The defaults, whatever stack overrides the caller's shell sets.
     for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(name)
-    assert build.main(["--out", str(tmp_path)]) == 0
+    assert export.main(["--out", str(tmp_path)]) == 0
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == texts
 
 
@@ -277,7 +277,7 @@ def test_analysis_table_shows_each_row_in_its_unit(config, dashboards):
 
 def test_names_follow_the_app_name():
     config = load_config({"ORDER_API_SRE_APP__NAME": "shop"})
-    ((name, text),) = build.dashboards_json(config).items()
+    ((name, text),) = export.dashboards_json(config).items()
     d = json.loads(text)
     assert (name, d["uid"], d["title"]) == ("shop-canary.json", "shop-canary", "shop / Canary")
     assert "order-api" not in text
@@ -287,7 +287,7 @@ def test_dashboard_follows_the_config():
     config = load_config(
         {"ORDER_API_SRE_NAMESPACE": "shop", "ORDER_API_SRE_CANARY__LATENCY_MAX_MS": "250"}
     )
-    d = json.loads(build.dashboards_json(config)["order-api-canary.json"])
+    d = json.loads(export.dashboards_json(config)["order-api-canary.json"])
     ns = next(v for v in d["templating"]["list"] if v["name"] == "namespace")
     assert ns["current"]["value"] == "shop"
     latency = next(p for p in d["panels"] if p["title"].startswith("Latency"))
@@ -297,7 +297,7 @@ def test_dashboard_follows_the_config():
 def test_cli_reports_bad_config_without_a_traceback(tmp_path):
     env = {**os.environ, "ORDER_API_SRE_CANARY__LATENCY_MAX_MS": "fast"}
     result = subprocess.run(
-        [sys.executable, "-m", "dashboards.build", "--out", str(tmp_path)],
+        [sys.executable, "-m", "dashboards.export", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,

@@ -8,7 +8,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from dashboards import rules
-from dashboards.build import dashboards_json
+from dashboards.export import dashboards_json
 from tests.synth.snapshots import JsonTextSnapshot, YamlSnapshot
 from tests.synth.test_synth_snapshots import CONFIGS, config_for
 

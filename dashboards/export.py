@@ -1,4 +1,4 @@
-"""Render the dashboards to stable JSON; `python -m dashboards.build` writes them.
+"""Render the dashboards to stable JSON; `python -m dashboards.export` writes them.
 
 `dashboards_json(config)` is the one source: synth embeds exactly this text in
 the Grafana dashboards ConfigMap and writes it to dist/dashboards/, and this
@@ -49,7 +49,7 @@ def write(config: StackConfig, out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.build", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dashboards.export", description=__doc__)
     parser.add_argument(
         "--out", type=Path, default=OUT_DIR, help="folder to write to (default: dist/dashboards)"
     )
