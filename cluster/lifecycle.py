@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, command_lines, kubelet, layout, netns, pki, supervisor
+from cluster import addons, command_lines, layout, netns, node, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 
@@ -100,7 +100,7 @@ def _tools() -> dict[str, Path]:
 
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
-    kubelet_bin = kubelet.build(say)
+    kubelet_bin = node.build(say)
     p.root.mkdir(parents=True)
     os.chmod(p.root, 0o755)
     _copy_programs(p, tools, kubelet_bin)
@@ -127,7 +127,7 @@ def _start(p: Paths, say: Say, started: float) -> None:
     supervisor.start(p, "kube-scheduler", command_lines.scheduler(tools["kube-scheduler"], p))
     supervisor.start(p, "kube-proxy", command_lines.kube_proxy(tools["kube-proxy"], p))
     supervisor.start(p, "coredns", command_lines.coredns(tools["coredns"], p))
-    config = kubelet.write_config(p)
+    config = node.write_config(p)
     supervisor.start(p, "kubelet", command_lines.kubelet(p.bin / "kubelet", config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(

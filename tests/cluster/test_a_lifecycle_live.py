@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import kubelet, netns
+from cluster import netns, node
 from tests.cluster.conftest import require_cluster_prerequisites
 from tests.cluster.traces import assert_no_trace, leftovers
 
@@ -51,7 +51,7 @@ def _prerequisites():
     require_cluster_prerequisites()
     # `up` builds the node first when its sources changed (minutes with a cold Go
     # cache); done here, so the deadlines below time `up`, not the compiler.
-    kubelet.build(say=lambda line: print(line, file=sys.stderr))
+    node.build(say=lambda line: print(line, file=sys.stderr))
     if netns.exists():
         subprocess.run([sys.executable, "-m", "cluster", "down"], cwd=ROOT, check=True)
 

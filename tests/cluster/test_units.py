@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import addons, command_lines, images, kubelet, layout
+from cluster import addons, command_lines, images, layout, node
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def test_node_go_unit_tests_pass():
             pytest.fail("CI=true: go is required for cluster/kubelet")
         pytest.skip("go not installed")
     result = subprocess.run(
-        ["go", "test", "./..."], cwd=kubelet.SOURCE, capture_output=True, text=True
+        ["go", "test", "./..."], cwd=node.SOURCE, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -117,15 +117,15 @@ def test_program_roots_cover_the_project_once(tmp_path):
 
 def test_pod_stops_read_the_nodes_stop_log(tmp_path):
     paths = layout.Paths(tmp_path)
-    assert kubelet.pod_stops(paths) == []  # no pod stopped yet
+    assert node.pod_stops(paths) == []  # no pod stopped yet
     paths.logs.mkdir()
     paths.pod_stops.write_text(
         '{"namespace":"sre-demo","pod":"order-api-1","container":"order-api",'
         '"signalled":"2026-12-01T14:20:01.123456789Z","exitCode":0,"afterS":5.2,'
         '"graceS":30,"killed":false}\n'
     )
-    (stop,) = kubelet.pod_stops(paths)
+    (stop,) = node.pod_stops(paths)
     assert (stop.pod, stop.exit_code, stop.after_s, stop.killed) == ("order-api-1", 0, 5.2, False)
     assert stop.signalled == pytest.approx(1796134801.123456)
-    config = json.loads(kubelet.write_config(paths).read_text())
+    config = json.loads(node.write_config(paths).read_text())
     assert config["stopLog"] == str(paths.pod_stops)  # where the node writes them

@@ -356,7 +356,7 @@ def test_order_api_pods_end_by_sigterm_and_drain(
     primary pods replaced at promotion) ended as Kubernetes asks: SIGTERM, then
     order-api's shutdown delay and drain, exit 0, inside the grace period."""
     from cluster import layout
-    from cluster.kubelet import pod_stops
+    from cluster.node import pod_stops
 
     r = _ok(results.get(name))
     app = load_config(env={}).app

@@ -1,4 +1,5 @@
-"""Build the node (cluster/kubelet, a Go module) into the cache, and write its config."""
+"""The node: its config (written for the kubelet, the Go module in cluster/kubelet/) and
+the pod stops it records; the toolchain builds the kubelet binary itself."""
 
 from __future__ import annotations
 
