@@ -54,7 +54,7 @@ rehearse: setup ## Rehearse a canary release locally (real Traefik + Prometheus)
 
 setup: $(VENV)/.installed node_modules/.installed
 
-toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey (cached)
+toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey and the node (cached)
 	$(PY) -m toolchain build
 
 # The image's pins constrain the dev venv too: tests run what the image ships.

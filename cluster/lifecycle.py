@@ -22,6 +22,7 @@ Say = Callable[[str], None]
 PROJECT = Path(__file__).resolve().parent.parent
 DIST = PROJECT / "dist"
 POD_PROGRAMS = ("prometheus", "loadtester", "flagger", "hey")
+NODE_PROGRAM = "kubelet"
 CANARY = ("sre-demo", "order-api")
 
 
@@ -98,9 +99,22 @@ def _tools() -> dict[str, Path]:
         raise ClusterError(str(error)) from error
 
 
+def _node_binary(say: Say) -> Path:
+    """The kubelet of the current sources: the toolchain builds it after an edit."""
+    from toolchain import ToolchainError, bin_path
+    from toolchain.build import build
+    from toolchain.components import select
+
+    try:
+        build(select([NODE_PROGRAM]), say=say)
+        return bin_path(NODE_PROGRAM)
+    except ToolchainError as error:
+        raise ClusterError(str(error)) from error
+
+
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
-    kubelet_bin = node.build(say)
+    kubelet_bin = _node_binary(say)
     p.root.mkdir(parents=True)
     os.chmod(p.root, 0o755)
     _copy_programs(p, tools, kubelet_bin)
@@ -128,7 +142,7 @@ def _start(p: Paths, say: Say, started: float) -> None:
     supervisor.start(p, "kube-proxy", command_lines.kube_proxy(tools["kube-proxy"], p))
     supervisor.start(p, "coredns", command_lines.coredns(tools["coredns"], p))
     config = node.write_config(p)
-    supervisor.start(p, "kubelet", command_lines.kubelet(p.bin / "kubelet", config))
+    supervisor.start(p, NODE_PROGRAM, command_lines.kubelet(p.bin / NODE_PROGRAM, config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(
         say,
@@ -141,7 +155,7 @@ def _copy_programs(p: Paths, tools: dict[str, Path], kubelet_bin: Path) -> None:
     """Pods run as unprivileged users: give them copies they can reach."""
     p.bin.mkdir(parents=True)
     os.chmod(p.bin, 0o755)
-    for name, src in [*((n, tools[n]) for n in POD_PROGRAMS), ("kubelet", kubelet_bin)]:
+    for name, src in [*((n, tools[n]) for n in POD_PROGRAMS), (NODE_PROGRAM, kubelet_bin)]:
         dst = p.bin / name
         try:
             os.link(src, dst)

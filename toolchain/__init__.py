@@ -1,4 +1,5 @@
-"""The pinned upstream toolchain: Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey.
+"""The pinned upstream toolchain (Kubernetes, etcd, Flagger, CoreDNS, Prometheus, hey)
+and the local cluster's node (its kubelet, a Go module of this repository).
 
 Built from the Go module proxy into a cache outside the repository
 (`make toolchain`), one folder per pinned version. Other packages import this

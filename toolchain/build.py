@@ -43,7 +43,7 @@ def _locked(component: Component, say: Callable[[str], None]) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say(f"toolchain: {component.name} {component.version} waiting for another build")
+            say(f"toolchain: {component.label} waiting for another build")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -57,6 +57,8 @@ def _output_name(package: str) -> str:
 
 
 def _ldflags(component: Component) -> str:
+    if not component.version_vars:
+        return "-s -w"
     date = release_time(*component.primary)
     settings = [
         f"-X {var}={value.replace(BUILD_DATE, date)}"
@@ -94,8 +96,7 @@ def _go_build(component: Component, src: Path, bin_dir: Path, log: Path) -> None
     if code != 0:
         tail = log.read_text(errors="replace").splitlines()[-_LOG_TAIL:]
         raise ToolchainError(
-            f"{component.name} {component.version}: go build failed (exit {code}), "
-            f"log {log}:\n" + "\n".join(tail)
+            f"{component.label}: go build failed (exit {code}), log {log}:\n" + "\n".join(tail)
         )
 
 
@@ -109,17 +110,22 @@ def _rename_binaries(component: Component, bin_dir: Path) -> None:
 
 
 def _build_into(component: Component, tmp: Path, log: Path) -> None:
-    src = tmp / "src"
-    write_wrapper(component, src)
-    log.write_text(f"# {component.name} {component.version}\n{(src / 'go.mod').read_text()}\n")
-    run_go(["mod", "tidy"], cwd=src)
+    if component.source is not None:
+        # A module of this repository: its go.mod and go.sum are committed, built as they are.
+        src = component.source
+        log.write_text(f"# {component.name} {component.key} from {src}\n")
+    else:
+        src = tmp / "src"
+        write_wrapper(component, src)
+        log.write_text(f"# {component.name} {component.version}\n{(src / 'go.mod').read_text()}\n")
+        run_go(["mod", "tidy"], cwd=src)
     _go_build(component, src, tmp / "bin", log)
     _rename_binaries(component, tmp / "bin")
 
 
 def build_one(component: Component, say: Callable[[str], None]) -> float | None:
     """Build `component` unless cached; the seconds it took, or None when cached."""
-    label = f"{component.name} {component.version}"
+    label = component.label
     with _locked(component, say):
         final = component_dir(component)
         if is_built(component):
@@ -140,6 +146,7 @@ def build_one(component: Component, say: Callable[[str], None]) -> float | None:
             record = {
                 "component": component.name,
                 "version": component.version,
+                "key": component.key,
                 "seconds": round(seconds, 1),
                 "go": run_go(["env", "GOVERSION"]).strip(),
             }

@@ -46,8 +46,7 @@ def bin_path(name: str) -> Path:
     path = component_dir(component) / "bin" / name
     if not path.is_file():
         raise ToolchainError(
-            f"{name} ({component.name} {component.version}) is not built in "
-            f"{cache_root()}: run `make toolchain`"
+            f"{name} ({component.label}) is not built in {cache_root()}: run `make toolchain`"
         )
     return path
 

@@ -1,16 +1,23 @@
-"""What the toolchain builds: one entry per wrapper Go module.
+"""What the toolchain builds: one entry per wrapper Go module, and the node.
 
 A component is one `go build` invocation over a generated wrapper module that
 requires the upstream modules at their pinned versions. Components never share
 a module: Flagger needs newer k8s.io modules than Kubernetes 1.35, so each gets
-its own dependency graph.
+its own dependency graph. The node's kubelet is this repository's own Go module
+(cluster/kubelet/): built from its folder as it is, keyed by a hash of its sources.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from toolchain import versions
+
+PROJECT = Path(__file__).resolve().parent.parent
+# The version shown for a module of this repository: it has no pin, its key is a hash.
+LOCAL_VERSION = "local"
 
 # Filled in at build time from the primary module's publication time, so a
 # rebuild of the same pin produces the same binaries.
@@ -33,15 +40,35 @@ class Component:
     # Map the primary module's local `./staging/...` replaces to this
     # published version (Kubernetes' staging modules).
     staging_version: str | None = None
+    # A Go module of this repository, built from this folder instead of a wrapper.
+    source: Path | None = None
 
     @property
     def primary(self) -> tuple[str, str]:
         return self.requires[0]
 
     @property
+    def label(self) -> str:
+        """Name and version for messages; a local module shows its source hash."""
+        return f"{self.name} {self.version}" + (
+            f" {source_hash(self.source)}" if self.source is not None else ""
+        )
+
+    @property
     def key(self) -> str:
-        """The cache folder name: a new pin is a new folder."""
+        """The cache folder name: a new pin, or an edited local source, is a new folder."""
+        if self.source is not None:
+            return f"{self.name}-{source_hash(self.source)}"
         return f"{self.name}-{self.version}"
+
+
+def source_hash(folder: Path) -> str:
+    """A digest of a local Go module's sources (every .go file, go.mod, go.sum)."""
+    digest = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and (f.suffix == ".go" or f.name in ("go.mod", "go.sum")):
+            digest.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _kubernetes_version_vars() -> dict[str, str]:
@@ -135,6 +162,14 @@ COMPONENTS: tuple[Component, ...] = (
         version=versions.HEY,
         requires=(("github.com/rakyll/hey", versions.HEY),),
         binaries={"hey": "github.com/rakyll/hey"},
+    ),
+    # The node: a virtual-kubelet whose pods are local processes (python -m cluster).
+    Component(
+        name="kubelet",
+        version=LOCAL_VERSION,
+        requires=(),
+        binaries={"kubelet": "order-api-sre/cluster/kubelet"},
+        source=PROJECT / "cluster" / "kubelet",
     ),
 )
 

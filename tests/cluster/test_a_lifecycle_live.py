@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from cluster import netns, node
+from cluster import netns
+from cluster.lifecycle import NODE_PROGRAM
 from tests.cluster.conftest import require_cluster_prerequisites
 from tests.cluster.traces import assert_no_trace, leftovers
+from toolchain.build import build
+from toolchain.components import select
 
 pytestmark = pytest.mark.live
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +52,9 @@ def _until(proc: subprocess.Popen[str], line: str, timeout: float = 120) -> list
 @pytest.fixture(autouse=True)
 def _prerequisites():
     require_cluster_prerequisites()
-    # `up` builds the node first when its sources changed (minutes with a cold Go
-    # cache); done here, so the deadlines below time `up`, not the compiler.
-    node.build(say=lambda line: print(line, file=sys.stderr))
+    # `up` has the toolchain build the node first when its sources changed (minutes
+    # with a cold Go cache); done here, so the deadlines below time `up`, not the compiler.
+    build(select([NODE_PROGRAM]), say=lambda line: print(line, file=sys.stderr))
     if netns.exists():
         subprocess.run([sys.executable, "-m", "cluster", "down"], cwd=ROOT, check=True)
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from cluster import addons, command_lines, images, layout, node
+from cluster.lifecycle import NODE_PROGRAM
 from tests.conftest import IN_CI
+from toolchain.components import BY_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +26,7 @@ def test_node_go_unit_tests_pass():
             pytest.fail("CI=true: go is required for cluster/kubelet")
         pytest.skip("go not installed")
     result = subprocess.run(
-        ["go", "test", "./..."], cwd=node.SOURCE, capture_output=True, text=True
+        ["go", "test", "./..."], cwd=BY_NAME[NODE_PROGRAM].source, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

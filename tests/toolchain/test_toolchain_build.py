@@ -15,7 +15,7 @@ import toolchain
 from toolchain import ToolchainError, versions
 from toolchain.build import build, build_one
 from toolchain.cache import cache_root
-from toolchain.components import BY_NAME, Component, select
+from toolchain.components import BY_BINARY, BY_NAME, LOCAL_VERSION, Component, select
 from toolchain.gotool import go_binary, module_file
 from toolchain.wrapper import gomod_text
 
@@ -110,6 +110,54 @@ def test_a_build_is_cached_and_renamed_into_place(go: str, empty_cache: Path) ->
     assert lines[-1].startswith(f"toolchain: hey {versions.HEY} cached")
     assert not list(empty_cache.glob(".tmp-*"))
     assert toolchain.bin_dirs() == [empty_cache / f"hey-{versions.HEY}" / "bin"]
+
+
+HELLO_GO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello from source") }\n'
+
+
+def _local_module(folder: Path) -> Component:
+    folder.mkdir()
+    (folder / "go.mod").write_text("module example.test/hello\n\ngo 1.26\n")
+    (folder / "main.go").write_text(HELLO_GO)
+    return Component(
+        name="hello",
+        version=LOCAL_VERSION,
+        requires=(),
+        binaries={"hello": "example.test/hello"},
+        source=folder,
+    )
+
+
+def test_a_local_module_is_keyed_by_a_hash_of_its_go_sources(tmp_path: Path) -> None:
+    local = _local_module(tmp_path / "hello")
+    first = local.key
+    assert first.startswith("hello-") and first != f"hello-{LOCAL_VERSION}"
+    (tmp_path / "hello" / "notes.txt").write_text("not a source")
+    assert local.key == first
+    (tmp_path / "hello" / "main.go").write_text(HELLO_GO + "// edited\n")
+    assert local.key != first
+
+
+def test_the_node_kubelet_is_the_repository_module() -> None:
+    node = BY_BINARY["kubelet"]
+    assert node.source == REPO / "cluster" / "kubelet" and node.version == LOCAL_VERSION
+    module = (node.source / "go.mod").read_text().splitlines()[0]
+    assert module == f"module {node.binaries['kubelet']}"
+
+
+@pytest.mark.live
+def test_a_local_module_is_built_from_its_folder_once_per_source(
+    go: str, empty_cache: Path, tmp_path: Path
+) -> None:
+    local = _local_module(tmp_path / "hello")
+    lines: list[str] = []
+    assert build_one(local, say=lines.append) is not None
+    binary = empty_cache / local.key / "bin" / "hello"
+    out = subprocess.run([binary], capture_output=True, text=True, check=True).stdout
+    assert out == "hello from source\n"
+    assert build_one(local, say=lines.append) is None
+    assert lines[-1].startswith(f"toolchain: {local.label} cached")
+    assert not (tmp_path / "hello" / "hello").exists()  # nothing written into the source
 
 
 @pytest.mark.live
