@@ -14,16 +14,21 @@ import toolchain
 from toolchain.cache import BY_BINARY
 
 ROOT = Path(__file__).resolve().parent.parent
-# jsii must run on the pinned Node 22 from node_modules, not the system Node; the
-# toolchain's binaries (Prometheus 3.7.3, ...) win over any system copy.
-os.environ["PATH"] = os.pathsep.join(
-    [
-        *(str(d) for d in toolchain.bin_dirs()),
-        str(ROOT / "node_modules" / ".bin"),
-        str(ROOT / ".venv" / "bin"),
-        os.environ["PATH"],
-    ]
-)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module loads cdk8s: jsii must run on the pinned Node 22 from
+    node_modules, not the system Node; the toolchain's binaries (Prometheus 3.7.3,
+    ...) win over any system copy."""
+    os.environ["PATH"] = os.pathsep.join(
+        [
+            *(str(d) for d in toolchain.bin_dirs()),
+            str(ROOT / "node_modules" / ".bin"),
+            str(ROOT / ".venv" / "bin"),
+            os.environ["PATH"],
+        ]
+    )
+
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -77,3 +77,21 @@ def test_a_successful_synth_replaces_stale_files(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (out / "99-stale.k8s.yaml").exists()
     assert tree(out) == tree(DIST)
+
+
+def test_importing_synth_leaves_path_alone_and_the_call_puts_node_22_first() -> None:
+    script = (
+        "import os, synth, synth.main, synth.node_runtime as n\n"
+        "before = os.environ['PATH']\n"
+        "import synth.charts.order_api\n"
+        "print(before == os.environ['PATH'])\n"
+        "n.use_project_node(); n.use_project_node()\n"
+        "print(os.environ['PATH'].split(os.pathsep)[:2])\n"
+    )
+    env = {**clean_env(), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    unchanged, first = run.stdout.splitlines()
+    assert unchanged == "True", run.stderr
+    assert first == str([str(ROOT / "node_modules" / ".bin"), "/usr/bin"])  # once, not twice
