@@ -15,7 +15,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-synth: setup ## Synthesize the whole stack into dist/ (kept as it was on any error)
+synth: $(VENV)/.synth-installed node_modules/.installed ## Synthesize the whole stack into dist/ (kept as it was on any error)
 	@$(PY) -m synth.main
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
@@ -58,11 +58,20 @@ toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, Cor
 	$(PY) -m toolchain build
 
 # The image's pins constrain the dev venv too: tests run what the image ships.
+# The dev set includes the synth extra, so it stamps both.
 $(VENV)/.installed: pyproject.toml service/requirements.txt
 	@echo "setup: Python virtualenv in $(VENV) (first run: about a minute)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check \
 		--constraint service/requirements.txt -e '.[dev]'
+	@touch $@ $(VENV)/.synth-installed
+
+# `make synth` alone needs only cdk8s, grafanalib and PyYAML (the synth extra).
+$(VENV)/.synth-installed: pyproject.toml service/requirements.txt
+	@echo "setup: Python virtualenv in $(VENV) with what synthesis needs"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check \
+		--constraint service/requirements.txt -e '.[synth]'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
