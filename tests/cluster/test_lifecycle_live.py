@@ -1,7 +1,7 @@
 """Ctrl-C, a failure and a kill of `up`, and `down`: nothing is left behind.
 
-Runs first in this folder (name order), before the shared cluster exists:
-each test starts its own `python -m cluster up` as a user would.
+Marked `own_cluster`: runs before the shared cluster exists (conftest.py
+orders it), each test starting its own `python -m cluster up` as a user would.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.cluster.traces import assert_no_trace, leftovers
 from toolchain.build import build
 from toolchain.components import select
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.own_cluster]
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "etcd and kube-apiserver ready"
 

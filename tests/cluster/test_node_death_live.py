@@ -1,4 +1,8 @@
-"""Last: when the node process dies, every pod process dies with it."""
+"""When the node process dies, every pod process dies with it.
+
+Marked `kills_node`: the shared cluster is unusable afterwards, so conftest.py
+runs it after every other test of the cluster.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 from cluster import lifecycle, supervisor
 from cluster.layout import paths
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.kills_node]
 POD_UIDS = {10001, 65532, 65534}
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,19 @@ def test_pod_stops_read_the_nodes_stop_log(tmp_path):
     assert stop.signalled == pytest.approx(1796134801.123456)
     config = json.loads(node.write_config(paths).read_text())
     assert config["stopLog"] == str(paths.pod_stops)  # where the node writes them
+
+
+def test_the_cluster_tests_run_in_the_order_their_markers_ask():
+    # Collection only: file names would put test_node_death before test_node and
+    # test_lifecycle after test_flagger; the markers put them first and last.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/cluster"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    files = [line.split("::")[0] for line in run.stdout.splitlines() if "::" in line]
+    assert run.returncode == 0 and files, run.stdout + run.stderr
+    own = {i for i, f in enumerate(files) if f.endswith("test_lifecycle_live.py")}
+    kills = {i for i, f in enumerate(files) if f.endswith("test_node_death_live.py")}
+    assert own == set(range(len(own))) and len(own) >= 3
+    assert kills == {len(files) - 1}
