@@ -17,8 +17,8 @@ import pytest
 
 from cluster import netns
 from cluster.lifecycle import NODE_PROGRAM
-from tests.cluster.conftest import require_cluster_prerequisites
 from tests.cluster.traces import assert_no_trace, leftovers
+from tests.support.prerequisites import require_cluster_prerequisites
 from toolchain.build import build
 from toolchain.components import select
 

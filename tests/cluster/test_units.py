@@ -15,7 +15,7 @@ import pytest
 
 from cluster import addons, command_lines, images, layout, node
 from cluster.lifecycle import NODE_PROGRAM
-from tests.conftest import IN_CI
+from tests.support.prerequisites import IN_CI
 from toolchain.components import BY_NAME
 
 ROOT = Path(__file__).resolve().parents[2]

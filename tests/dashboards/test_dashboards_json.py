@@ -20,7 +20,7 @@ from dashboards.analysis import analysis_metrics
 from order_api import telemetry
 from stack.config import ENV_PREFIX, load_config
 from stack.names import REQUEST_DURATION, AppNames
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 PANEL_TYPES = {"timeseries", "stat", "table"}

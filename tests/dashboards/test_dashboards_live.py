@@ -68,7 +68,7 @@ from rehearsal.processes import ProcessGroup
 from rehearsal.prometheus import Prometheus
 from rehearsal.traefik import Traefik
 from stack.config import StackConfig, load_config
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

@@ -51,7 +51,7 @@ from rehearsal.scenarios import PROMOTED, ROLLED_BACK
 from rehearsal.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
 from stack.config import load_config
 from stack.names import ERROR_RATE, LATENCY_P99, REQUEST_DURATION, REQUEST_SUCCESS_RATE
-from tests.cluster.conftest import require_cluster_prerequisites
+from tests.support.prerequisites import require_cluster_prerequisites
 
 pytestmark = pytest.mark.live
 

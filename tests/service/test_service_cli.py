@@ -11,8 +11,8 @@ import pytest
 
 from order_api import __version__, bench, settings
 from order_api.bench import parse_wrk
-from tests.conftest import require_binary
 from tests.service.order_api_server import OrderApiServer, service_env
+from tests.support.prerequisites import require_binary
 
 
 def order_api_script() -> str:

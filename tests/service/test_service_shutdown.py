@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from order_api import bench, telemetry
-from tests.conftest import require_binary
 from tests.service.order_api_server import OrderApiServer
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

@@ -12,7 +12,7 @@ import pytest
 
 from stack.config import load_config
 from synth.main import synthesize
-from tests.synth.synth_harness import Manifest, load_manifests
+from tests.support.synth_output import Manifest, load_manifests
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.synth.synth_harness import DIST, ROOT, clean_env, tree
+from tests.support.synth_output import DIST, ROOT, clean_env, tree
 
 
 def _synth(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,9 +10,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from tests.support.stack_variants import CHARTS, chart_objects, config_for
+from tests.support.synth_output import Manifest
 from tests.synth.conftest import Synthesized
-from tests.synth.synth_harness import Manifest
-from tests.synth.test_synth_snapshots import CHARTS, chart_objects, config_for
 from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 
