@@ -25,7 +25,7 @@ from stack.names import app_names
 from stack.scrape import APP_JOB, PORT_ANNOTATION, app_target_labels
 from tests.support.live_processes import LOOPBACK, free_port, running, wait_for
 from tests.support.prerequisites import require_binary
-from tests.synth.conftest import Synthesized
+from tests.support.synth_output import Synthesized
 
 pytestmark = pytest.mark.live
 CONFIG = load_config(env={})

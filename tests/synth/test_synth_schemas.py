@@ -11,8 +11,7 @@ import kubernetes_validate
 import pytest
 
 from tests.support.stack_variants import CHARTS, chart_objects, config_for
-from tests.support.synth_output import Manifest
-from tests.synth.conftest import Synthesized
+from tests.support.synth_output import Manifest, Synthesized
 from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 
