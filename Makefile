@@ -20,9 +20,9 @@ VALUES ?= $(or $(ORDER_API_SRE_VALUES),values.yaml)
 OUT ?= dist
 
 # Then the Canary's headline odds; CHECK=1 fails (exit 1) when they are out of bounds.
-synth: setup ## Synthesize VALUES (values.yaml) into OUT (dist/), kept as it was on any error; CHECK=1: strict odds
+synth: $(VENV)/.synth-installed node_modules/.installed ## Synthesize VALUES (values.yaml) into OUT (dist/), kept as it was on any error; CHECK=1: strict odds
 	@$(PY) -m synth.main --values $(VALUES) --output $(OUT)
-	@$(PY) -m rehearsal power --headline --dist $(OUT) $(if $(CHECK),--check)
+	@$(PY) -m rehearsal.power --headline --dist $(OUT) $(if $(CHECK),--check)
 
 test: setup toolchain ## Run every test, the cluster tiers included (what CI runs; root)
 	$(PY) -m pytest --durations=8
@@ -60,7 +60,7 @@ release: setup ## TAG=x.y.z: build that image, write the tag into VALUES, synthe
 	@$(PY) -m release release --tag "$(TAG)" --values $(VALUES) --output $(OUT)
 
 dashboards: $(VENV)/.installed ## Write the Grafana dashboards as JSON to dist/dashboards/
-	$(PY) -m dashboards.build
+	$(PY) -m dashboards.export
 
 # A verdict (promoted 0, rolled back 1) is a finished rehearsal: make exits 0 for
 # both and the verdict block says which; 2 (could not run) and 130 stay errors.
@@ -73,15 +73,24 @@ power: $(VENV)/.installed ## What the Canary's gates detect: P(promote) curves, 
 
 setup: $(VENV)/.installed node_modules/.installed
 
-toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, CoreDNS, Prometheus, Alertmanager, hey and the local checkers (cached)
+toolchain: $(VENV)/.installed ## Build the pinned Kubernetes, etcd, Flagger, CoreDNS, Prometheus, Alertmanager, hey, the local checkers and the node (cached)
 	$(PY) -m toolchain build
 
 # The image's pins constrain the dev venv too: tests run what the image ships.
+# The dev set includes the synth extra, so it stamps both.
 $(VENV)/.installed: pyproject.toml service/requirements.txt
 	@echo "setup: Python virtualenv in $(VENV) (first run: about a minute)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check \
 		--constraint service/requirements.txt -e '.[dev]'
+	@touch $@ $(VENV)/.synth-installed
+
+# `make synth` alone needs only cdk8s, grafanalib and PyYAML (the synth extra).
+$(VENV)/.synth-installed: pyproject.toml service/requirements.txt
+	@echo "setup: Python virtualenv in $(VENV) with what synthesis needs"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check \
+		--constraint service/requirements.txt -e '.[synth]'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

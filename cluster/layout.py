@@ -74,7 +74,7 @@ class Paths:
 
     @property
     def pod_stops(self) -> Path:
-        """How each container of a deleted pod ended (cluster.kubelet.pod_stops)."""
+        """How each container of a deleted pod ended (cluster.node.pod_stops)."""
         return self.logs / "pod-stops.jsonl"
 
     @property

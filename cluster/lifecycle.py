@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, components, kubelet, layout, netns, pki, processes
+from cluster import addons, command_lines, layout, netns, node, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 
@@ -22,6 +22,7 @@ Say = Callable[[str], None]
 PROJECT = Path(__file__).resolve().parent.parent
 DIST = PROJECT / "dist"
 POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey")
+NODE_PROGRAM = "kubelet"
 CANARY = ("sre-demo", "order-api")
 
 
@@ -50,7 +51,8 @@ def is_running() -> bool:
 def dead_components() -> list[str]:
     """The cluster's own processes (etcd, kube-apiserver, the node, ...) that
     have exited: a cluster with any of them is not fit to reuse."""
-    return sorted(n for n, pid in processes.recorded(paths()).items() if not processes.alive(pid))
+    recorded = supervisor.recorded(paths())
+    return sorted(n for n, pid in recorded.items() if not supervisor.alive(pid))
 
 
 def up(say: Say = print, timeout: float = 240) -> float:
@@ -97,9 +99,22 @@ def _tools() -> dict[str, Path]:
         raise ClusterError(str(error)) from error
 
 
+def _node_binary(say: Say) -> Path:
+    """The kubelet of the current sources: the toolchain builds it after an edit."""
+    from toolchain import ToolchainError, bin_path
+    from toolchain.build import build
+    from toolchain.components import select
+
+    try:
+        build(select([NODE_PROGRAM]), say=say)
+        return bin_path(NODE_PROGRAM)
+    except ToolchainError as error:
+        raise ClusterError(str(error)) from error
+
+
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
-    kubelet_bin = kubelet.build(say)
+    kubelet_bin = _node_binary(say)
     p.root.mkdir(parents=True)
     os.chmod(p.root, 0o755)
     _copy_programs(p, tools, kubelet_bin)
@@ -109,8 +124,8 @@ def _start(p: Paths, say: Say, started: float) -> None:
     pki.kubeconfig(p.kubeconfig, p.pki)
     netns.create()
     _progress(say, started, f"network namespace {layout.NETNS}: lo and {layout.BRIDGE} only")
-    processes.start(p, "etcd", components.etcd(tools["etcd"], p))
-    processes.start(p, "kube-apiserver", components.apiserver(tools["kube-apiserver"], p))
+    supervisor.start(p, "etcd", command_lines.etcd(tools["etcd"], p))
+    supervisor.start(p, "kube-apiserver", command_lines.apiserver(tools["kube-apiserver"], p))
     _wait(
         lambda: kubectl("get", "--raw=/readyz", check=False).returncode == 0,
         60,
@@ -118,16 +133,16 @@ def _start(p: Paths, say: Say, started: float) -> None:
         p,
     )
     _progress(say, started, "etcd and kube-apiserver ready")
-    processes.start(
+    supervisor.start(
         p,
         "kube-controller-manager",
-        components.controller_manager(tools["kube-controller-manager"], p),
+        command_lines.controller_manager(tools["kube-controller-manager"], p),
     )
-    processes.start(p, "kube-scheduler", components.scheduler(tools["kube-scheduler"], p))
-    processes.start(p, "kube-proxy", components.kube_proxy(tools["kube-proxy"], p))
-    processes.start(p, "coredns", components.coredns(tools["coredns"], p))
-    config = kubelet.write_config(p)
-    processes.start(p, "kubelet", components.kubelet(p.bin / "kubelet", config))
+    supervisor.start(p, "kube-scheduler", command_lines.scheduler(tools["kube-scheduler"], p))
+    supervisor.start(p, "kube-proxy", command_lines.kube_proxy(tools["kube-proxy"], p))
+    supervisor.start(p, "coredns", command_lines.coredns(tools["coredns"], p))
+    config = node.write_config(p)
+    supervisor.start(p, NODE_PROGRAM, command_lines.kubelet(p.bin / NODE_PROGRAM, config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(
         say,
@@ -140,7 +155,7 @@ def _copy_programs(p: Paths, tools: dict[str, Path], kubelet_bin: Path) -> None:
     """Pods run as unprivileged users: give them copies they can reach."""
     p.bin.mkdir(parents=True)
     os.chmod(p.bin, 0o755)
-    for name, src in [*((n, tools[n]) for n in POD_PROGRAMS), ("kubelet", kubelet_bin)]:
+    for name, src in [*((n, tools[n]) for n in POD_PROGRAMS), (NODE_PROGRAM, kubelet_bin)]:
         dst = p.bin / name
         try:
             os.link(src, dst)
@@ -197,8 +212,8 @@ def _wait(check: Callable[[], bool], timeout: float, what: str, p: Paths) -> Non
 
 
 def _check_processes(p: Paths) -> None:
-    for name, pid in processes.recorded(p).items():
-        if not processes.alive(pid):
+    for name, pid in supervisor.recorded(p).items():
+        if not supervisor.alive(pid):
             tail = (p.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
             raise ClusterError(f"{name} exited:\n  " + "\n  ".join(tail))
 
@@ -279,7 +294,7 @@ def _snapshot() -> str:
 def down(say: Say = print) -> None:
     """Stop every process, delete the namespace, remove mount points and the run dir."""
     p = paths()
-    processes.stop_all(p)
+    supervisor.stop_all(p)
     netns.delete()
     _remove_mountpoints(p)
     _restore_modes(p)

@@ -24,13 +24,19 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
-from toolchain.cache import CACHE_ENV
-
 ENV_PREFIX = "ORDER_API_SRE_"
 VALUES_ENV = ENV_PREFIX + "VALUES"
 
-# Same prefix, not stack settings: the values file and the toolchain's cache.
-NON_SETTING_ENV = frozenset({VALUES_ENV, CACHE_ENV})
+# Same prefix, not stack settings. The prefix is stack's, so stack keeps the
+# list; the packages that own the other variables sit above it and are not
+# imported (tests/stack checks their constants against this list).
+NON_SETTING_ENV = frozenset(
+    {
+        VALUES_ENV,  # the values file, read below
+        ENV_PREFIX + "CACHE",  # toolchain.cache.CACHE_ENV: where the toolchain is built
+        ENV_PREFIX + "CLUSTER_DIR",  # cluster.layout.RUN_DIR_ENV: the local cluster's state
+    }
+)
 
 
 # Traefik's request-duration buckets (seconds), finer than its default

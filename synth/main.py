@@ -24,6 +24,7 @@ import yaml
 
 from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
 from stack.validation import check_config
+from synth.node_runtime import use_project_node
 
 if TYPE_CHECKING:
     import cdk8s
@@ -44,6 +45,8 @@ CLI_SCRATCH = ROOT / "build" / "cdk8s"
 
 def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
     """One chart per concern; chart ids become the file names in apply order."""
+    # Every caller (this CLI, the rehearsal, the tests) synthesizes through here.
+    use_project_node()
     # Imported here: loading jsii costs a second that --help and --check need not pay.
     import cdk8s
 
@@ -83,7 +86,7 @@ def build_app(config: StackConfig, outdir: Path) -> cdk8s.App:
 
 def _write_stack(config: StackConfig, outdir: Path) -> None:
     """Synthesize every chart and the dashboard copies into an empty `outdir`."""
-    from dashboards.build import dashboards_json
+    from dashboards.export import dashboards_json
 
     build_app(config, outdir).synth()
     # Importable copies for Grafana instances outside the cluster.
@@ -208,6 +211,7 @@ def _shown(path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    use_project_node()
     try:
         return run(args)
     except ConfigError as exc:

@@ -1,53 +1,30 @@
-"""Shared test plumbing: the project-local Node and the pinned toolchain on PATH, and
-system binaries that skip on a user's machine but fail under CI=true."""
+"""Session plumbing: the project-local Node and the pinned toolchain on PATH, the
+cluster tier's marker, figures printed at the end. Helpers live in tests/support/."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 import toolchain
-from toolchain.cache import BY_BINARY
 
 ROOT = Path(__file__).resolve().parent.parent
-# jsii must run on the pinned Node 22 from node_modules, not the system Node; the
-# toolchain's binaries (Prometheus 3.7.3, ...) win over any system copy.
-os.environ["PATH"] = os.pathsep.join(
-    [
-        *(str(d) for d in toolchain.bin_dirs()),
-        str(ROOT / "node_modules" / ".bin"),
-        str(ROOT / ".venv" / "bin"),
-        os.environ["PATH"],
-    ]
-)
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def _missing(message: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"CI=true: {message}")
-    pytest.skip(message)
-
-
-def require_binary(name: str, install_hint: str) -> str:
-    """Return the path of `name`; skip without it, but fail under CI=true.
-
-    A toolchain binary comes only from the toolchain (never a system copy of
-    another version); `install_hint` is for the others."""
-    if name in BY_BINARY:
-        try:
-            return str(toolchain.bin_path(name))
-        except toolchain.ToolchainError as error:
-            _missing(str(error))
-    path = shutil.which(name)
-    if path:
-        return path
-    _missing(f"{name} not found on PATH ({install_hint})")
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module loads cdk8s: jsii must run on the pinned Node 22 from
+    node_modules, not the system Node; the toolchain's binaries (Prometheus 3.7.3,
+    ...) win over any system copy."""
+    os.environ["PATH"] = os.pathsep.join(
+        [
+            *(str(d) for d in toolchain.bin_dirs()),
+            str(ROOT / "node_modules" / ".bin"),
+            str(ROOT / ".venv" / "bin"),
+            os.environ["PATH"],
+        ]
+    )
 
 
 # The tiers that need the local cluster (root, network namespaces, the toolchain):

@@ -13,6 +13,6 @@ one; it imports none of theirs.
 from __future__ import annotations
 
 from toolchain.cache import bin_dirs, bin_path, cache_root
-from toolchain.errors import ToolchainError
+from toolchain.toolchain_error import ToolchainError
 
 __all__ = ["ToolchainError", "bin_dirs", "bin_path", "cache_root"]

@@ -11,7 +11,7 @@ from toolchain import crds
 from toolchain.build import MAX_JOBS, build
 from toolchain.cache import bin_dirs, bin_path, cache_root, component_dir, is_built
 from toolchain.components import COMPONENTS, select
-from toolchain.errors import ToolchainError
+from toolchain.toolchain_error import ToolchainError
 
 
 def _say(line: str) -> None:

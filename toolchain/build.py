@@ -23,8 +23,8 @@ from pathlib import Path
 
 from toolchain.cache import cache_root, component_dir, is_built
 from toolchain.components import BUILD_DATE, Component, local_sources
-from toolchain.errors import ToolchainError
 from toolchain.gotool import go_binary, go_env, release_time, run_go
+from toolchain.toolchain_error import ToolchainError
 from toolchain.wrapper import write_wrapper
 
 # Two cores: more parallel Go builds only thrash.
@@ -43,7 +43,7 @@ def _locked(component: Component, say: Callable[[str], None]) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say(f"toolchain: {component.name} {component.version} waiting for another build")
+            say(f"toolchain: {component.label} waiting for another build")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -95,8 +95,7 @@ def _go_build(component: Component, src: Path, bin_dir: Path, log: Path) -> None
     if code != 0:
         tail = log.read_text(errors="replace").splitlines()[-_LOG_TAIL:]
         raise ToolchainError(
-            f"{component.name} {component.version}: go build failed (exit {code}), "
-            f"log {log}:\n" + "\n".join(tail)
+            f"{component.label}: go build failed (exit {code}), log {log}:\n" + "\n".join(tail)
         )
 
 
@@ -132,7 +131,7 @@ def _build_into(component: Component, tmp: Path, log: Path) -> None:
 
 def build_one(component: Component, say: Callable[[str], None]) -> float | None:
     """Build `component` unless cached; the seconds it took, or None when cached."""
-    label = f"{component.name} {component.version}"
+    label = component.label
     with _locked(component, say):
         final = component_dir(component)
         if is_built(component):
@@ -153,6 +152,7 @@ def build_one(component: Component, say: Callable[[str], None]) -> float | None:
             record = {
                 "component": component.name,
                 "version": component.version,
+                "key": component.key,
                 "seconds": round(seconds, 1),
                 "go": run_go(["env", "GOVERSION"]).strip(),
             }

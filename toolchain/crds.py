@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from toolchain import versions
-from toolchain.errors import ToolchainError
 from toolchain.gotool import download
+from toolchain.toolchain_error import ToolchainError
 
 
 @dataclass(frozen=True)

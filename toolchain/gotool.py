@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from toolchain import versions
-from toolchain.errors import ToolchainError
+from toolchain.toolchain_error import ToolchainError
 
 # Where the official Go archive installs itself, for shells without it on PATH.
 _GO_FALLBACK = Path("/usr/local/go/bin/go")

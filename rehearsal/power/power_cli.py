@@ -19,7 +19,6 @@ from typing import Any
 from rehearsal.power.curves import HEALTHY_BUDGET_SHARE, Study, Summary, benchmark, summarize
 from rehearsal.power.measured_latency import read_histogram
 from rehearsal.power.monte_carlo import Arrivals, ErrorProcess, Latency, Traffic, Truth
-from rehearsal.power.power_chart import write_chart
 from rehearsal.power.rehearsal_links import SpecError, load_canary
 from rehearsal.power.release_plan import Plan, plan_from_canary
 
@@ -264,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(table_lines(summary, plan, traffic)))
     if args.chart is not None:
+        # matplotlib only for a chart: make synth's headline runs without it.
+        from rehearsal.power.power_chart import write_chart
+
         write_chart(summary, _describe(plan, traffic), args.chart)
         print(f"power: wrote {args.chart}", file=sys.stderr)
     problems = violations(summary, plan, args) if args.check else []

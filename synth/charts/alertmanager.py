@@ -16,8 +16,8 @@ from dashboards.alert_routing import CONFIG_FILE, SECRETS_DIR, alertmanager_yml
 from stack.config import StackConfig
 from stack.names import SELECTOR_LABEL, component_labels
 from synth.checksum import config_checksum
+from synth.http_probe import http_probe
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
-from synth.probes import http_probe
 from synth.singleton import singleton_deployment
 
 ALERTMANAGER = "alertmanager"

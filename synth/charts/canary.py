@@ -30,8 +30,8 @@ from stack.names import (
     component_labels,
 )
 from synth.custom_resource import custom_resource
+from synth.http_probe import http_probe
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
-from synth.probes import http_probe
 
 LOADTESTER_UID = 10001
 LOADTESTER_RESOURCES = Resources(

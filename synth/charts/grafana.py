@@ -14,12 +14,12 @@ import yaml
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from dashboards.build import dashboards_json
+from dashboards.export import dashboards_json
 from stack.config import StackConfig
 from stack.names import SELECTOR_LABEL, component_labels
 from synth.checksum import config_checksum
+from synth.http_probe import http_probe
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
-from synth.probes import http_probe
 from synth.singleton import singleton_deployment
 
 GRAFANA = "grafana"

@@ -18,7 +18,7 @@ import yaml
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from dashboards.build import dashboards_json
+from dashboards.export import dashboards_json
 from dashboards.rules import rules_yaml
 from order_api import telemetry
 from stack.config import StackConfig

@@ -15,8 +15,8 @@ from order_api import settings, telemetry
 from stack.config import StackConfig
 from stack.names import SELECTOR_LABEL, AppNames, app_names, component_labels
 from stack.scrape import scrape_annotations
+from synth.http_probe import http_probe
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
-from synth.probes import http_probe
 
 # The image's numeric non-root user (service/Dockerfile).
 APP_UID = 10001

@@ -12,8 +12,8 @@ from stack.config import StackConfig
 from stack.names import SELECTOR_LABEL, component_labels
 from stack.scrape import CONFIG_FILE, RULES_DIR, scrape_config
 from synth.checksum import config_checksum
+from synth.http_probe import http_probe
 from synth.pod_security import empty_dir, resources, restricted_container, restricted_pod
-from synth.probes import http_probe
 from synth.singleton import singleton_deployment
 
 PROMETHEUS = "prometheus"

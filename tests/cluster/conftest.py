@@ -1,41 +1,38 @@
-"""One cluster for the live tests of this package: brought up once, always torn down."""
+"""One cluster for the live tests of this package: brought up once, always torn down.
+
+The order the tests need is kept here, keyed on markers, not file names: those
+marked `own_cluster` bring up clusters of their own, so they run before the
+shared one exists; the one marked `kills_node` breaks the shared cluster, so it
+runs after every other test that uses it.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from cluster import lifecycle
 from tests.cluster.traces import assert_no_trace
-from tests.conftest import IN_CI
+from tests.support.prerequisites import require_cluster_prerequisites
+
+HERE = Path(__file__).resolve().parent
+RANKS = {"own_cluster": 0, "kills_node": 2}
+SHARED_RANK = 1
 
 
-def require_cluster_prerequisites() -> None:
-    import toolchain
+def _rank(item: pytest.Item) -> int:
+    return next((r for m, r in RANKS.items() if item.get_closest_marker(m)), SHARED_RANK)
 
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("root")
-    for tool in ("ip", "iptables", "openssl", "go"):
-        if shutil.which(tool) is None:
-            problems.append(tool)
-    if not os.path.exists("/usr/lib/cni/bridge"):
-        problems.append("containernetworking-plugins")
-    for name in ("kube-apiserver", "etcd", "flagger", "loadtester", "coredns", "prometheus"):
-        try:
-            toolchain.bin_path(name)
-        except toolchain.ToolchainError:
-            problems.append(f"{name} (make toolchain)")
-    if problems:
-        message = "the local cluster needs: " + ", ".join(problems)
-        if IN_CI:
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Reorder this folder's tests in place (their slots in the session stay theirs)."""
+    slots = [i for i, item in enumerate(items) if item.path.is_relative_to(HERE)]
+    for slot, item in zip(slots, sorted((items[i] for i in slots), key=_rank), strict=True):
+        items[slot] = item
 
 
 @pytest.fixture(scope="package")

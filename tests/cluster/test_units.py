@@ -8,12 +8,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cluster import addons, components, images, kubelet, layout
-from tests.conftest import IN_CI
+from cluster import addons, command_lines, images, layout, node
+from cluster.lifecycle import NODE_PROGRAM
+from tests.support.prerequisites import IN_CI
+from toolchain.components import BY_NAME, LOCAL_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +27,10 @@ def test_node_go_unit_tests_pass():
             pytest.fail("CI=true: go is required for cluster/kubelet")
         pytest.skip("go not installed")
     result = subprocess.run(
-        ["go", "test", "./..."], cwd=kubelet.SOURCE, capture_output=True, text=True
+        ["go", "test", "./..."],
+        cwd=LOCAL_ROOT / str(BY_NAME[NODE_PROGRAM].local),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -78,7 +84,7 @@ def test_addons_match_the_readme_helm_values():
 
 
 def test_coredns_forwards_nothing(tmp_path):
-    corefile = components.corefile(layout.Paths(tmp_path))
+    corefile = command_lines.corefile(layout.Paths(tmp_path))
     plugins = {line.split()[0] for line in corefile.splitlines() if line.strip()}
     assert not plugins & {"forward", "proxy", "grpc"}, plugins
     assert f"kubernetes {layout.CLUSTER_DOMAIN}" in corefile
@@ -95,7 +101,7 @@ def test_addresses_are_inside_the_cluster_ranges():
 
 
 def test_kube_proxy_masquerades_everything_in_iptables_mode(tmp_path):
-    argv = components.kube_proxy(Path("kube-proxy"), layout.Paths(tmp_path))
+    argv = command_lines.kube_proxy(Path("kube-proxy"), layout.Paths(tmp_path))
     assert "--proxy-mode=iptables" in argv and "--masquerade-all" in argv
 
 
@@ -122,15 +128,31 @@ def test_program_roots_cover_the_project_once(tmp_path):
 
 def test_pod_stops_read_the_nodes_stop_log(tmp_path):
     paths = layout.Paths(tmp_path)
-    assert kubelet.pod_stops(paths) == []  # no pod stopped yet
+    assert node.pod_stops(paths) == []  # no pod stopped yet
     paths.logs.mkdir()
     paths.pod_stops.write_text(
         '{"namespace":"sre-demo","pod":"order-api-1","container":"order-api",'
         '"signalled":"2026-12-01T14:20:01.123456789Z","exitCode":0,"afterS":5.2,'
         '"graceS":30,"killed":false}\n'
     )
-    (stop,) = kubelet.pod_stops(paths)
+    (stop,) = node.pod_stops(paths)
     assert (stop.pod, stop.exit_code, stop.after_s, stop.killed) == ("order-api-1", 0, 5.2, False)
     assert stop.signalled == pytest.approx(1796134801.123456)
-    config = json.loads(kubelet.write_config(paths).read_text())
+    config = json.loads(node.write_config(paths).read_text())
     assert config["stopLog"] == str(paths.pod_stops)  # where the node writes them
+
+
+def test_the_cluster_tests_run_in_the_order_their_markers_ask():
+    # Collection only: file names would put test_node_death before test_node and
+    # test_lifecycle after test_flagger; the markers put them first and last.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/cluster"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    files = [line.split("::")[0] for line in run.stdout.splitlines() if "::" in line]
+    assert run.returncode == 0 and files, run.stdout + run.stderr
+    own = {i for i, f in enumerate(files) if f.endswith("test_lifecycle_live.py")}
+    kills = {i for i, f in enumerate(files) if f.endswith("test_node_death_live.py")}
+    assert own == set(range(len(own))) and len(own) >= 3
+    assert kills == {len(files) - 1}

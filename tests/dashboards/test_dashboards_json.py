@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards import build, order_api
+from dashboards import canary_dashboard, export
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from dashboards.analysis import analysis_metrics
 from order_api import telemetry
 from stack.config import ENV_PREFIX, load_config
 from stack.names import REQUEST_DURATION, AppNames
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 PANEL_TYPES = {"timeseries", "stat", "table"}
@@ -34,7 +34,7 @@ RANGE_FUNC = re.compile(r"\b(rate|increase|irate|last_over_time)\(|\bunless $")
 
 @pytest.fixture(scope="module")
 def texts(config) -> dict[str, str]:
-    return build.dashboards_json(config)
+    return export.dashboards_json(config)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def all_exprs(dashboards) -> list[str]:
 
 
 def test_json_is_stable_and_canonical(config, texts):
-    assert build.dashboards_json(config) == texts
+    assert export.dashboards_json(config) == texts
     for name, text in texts.items():
         assert name.endswith(".json")
         assert text.endswith("}\n")
@@ -72,14 +72,14 @@ def test_cli_writes_the_same_files(tmp_path, texts, monkeypatch):
     # The defaults, whatever stack overrides the caller's shell sets.
     for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(name)
-    assert build.main(["--out", str(tmp_path)]) == 0
+    assert export.main(["--out", str(tmp_path)]) == 0
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == texts
 
 
 def test_dashboard_identity(config, dashboards):
     d = dashboards["order-api-canary.json"]
-    assert d["title"] == "order-api / Canary" == order_api.title(config)
-    assert d["uid"] == order_api.uid(config)
+    assert d["title"] == "order-api / Canary" == canary_dashboard.title(config)
+    assert d["uid"] == canary_dashboard.uid(config)
     assert d["editable"] is False
     assert d["id"] is None
 
@@ -278,7 +278,7 @@ def test_analysis_table_shows_each_row_in_its_unit(config, dashboards):
 
 def test_names_follow_the_app_name():
     config = load_config({"ORDER_API_SRE_APP__NAME": "shop"})
-    ((name, text),) = build.dashboards_json(config).items()
+    ((name, text),) = export.dashboards_json(config).items()
     d = json.loads(text)
     assert (name, d["uid"], d["title"]) == ("shop-canary.json", "shop-canary", "shop / Canary")
     assert "order-api" not in text
@@ -288,7 +288,7 @@ def test_dashboard_follows_the_config():
     config = load_config(
         {"ORDER_API_SRE_NAMESPACE": "shop", "ORDER_API_SRE_CANARY__LATENCY_MAX_MS": "250"}
     )
-    d = json.loads(build.dashboards_json(config)["order-api-canary.json"])
+    d = json.loads(export.dashboards_json(config)["order-api-canary.json"])
     ns = next(v for v in d["templating"]["list"] if v["name"] == "namespace")
     assert ns["current"]["value"] == "shop"
     latency = next(p for p in d["panels"] if p["title"].startswith("Latency"))
@@ -298,7 +298,7 @@ def test_dashboard_follows_the_config():
 def test_cli_reports_bad_config_without_a_traceback(tmp_path):
     env = {**os.environ, "ORDER_API_SRE_CANARY__LATENCY_MAX_MS": "fast"}
     result = subprocess.run(
-        [sys.executable, "-m", "dashboards.build", "--out", str(tmp_path)],
+        [sys.executable, "-m", "dashboards.export", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,

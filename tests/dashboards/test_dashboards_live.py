@@ -69,7 +69,7 @@ from rehearsal.spec.canary_spec import load_canary
 from rehearsal.spec.flagger_analysis import Phase, Status
 from rehearsal.spec.flagger_template import render_flagger_template
 from stack.config import StackConfig, load_config
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

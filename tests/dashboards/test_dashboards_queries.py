@@ -16,8 +16,8 @@ from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
 from rehearsal.spec import flagger_template
-from tests.conftest import require_binary
-from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
+from tests.support.live_processes import LOOPBACK, free_port, running, wait_for
+from tests.support.prerequisites import require_binary
 
 PACKAGE = Path(q.__file__).resolve().parent
 

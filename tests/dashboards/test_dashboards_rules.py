@@ -12,7 +12,7 @@ import yaml
 
 from dashboards import alerts, queries, rules
 from stack.config import load_config
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 HERE = Path(__file__).resolve().parent
 UNIT_TESTS = sorted(HERE.glob("*.promtool.yml"))

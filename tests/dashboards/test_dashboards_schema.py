@@ -13,8 +13,9 @@ import pytest
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import build, dashboard_lint
-from tests.conftest import ROOT, require_binary
-from tests.synth.test_synth_snapshots import CONFIGS, config_for
+from tests.support.prerequisites import require_binary
+from tests.support.stack_variants import CONFIGS, config_for
+from tests.support.synth_output import ROOT
 from toolchain import versions
 from toolchain.components import BY_NAME, GRAFANA_CHECK, LOCAL_ROOT
 

@@ -8,9 +8,9 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from dashboards import rules
-from dashboards.build import dashboards_json
-from tests.synth.snapshots import JsonTextSnapshot, YamlSnapshot
-from tests.synth.test_synth_snapshots import CONFIGS, config_for
+from dashboards.export import dashboards_json
+from tests.support.snapshots import JsonTextSnapshot, YamlSnapshot
+from tests.support.stack_variants import CONFIGS, config_for
 
 
 @pytest.mark.parametrize("config_name", list(CONFIGS))

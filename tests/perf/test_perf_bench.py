@@ -10,8 +10,8 @@ import pytest
 
 from perf import bench
 from perf.bench import parse_wrk
-from tests.conftest import require_binary
 from tests.service.order_api_server import service_env
+from tests.support.prerequisites import require_binary
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:4000/api/order
   1 threads and 32 connections

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from perf.order_profile import OTHER, STAGES, shares, stage_of
-from tests.conftest import require_binary
 from tests.service.order_api_server import service_env
+from tests.support.prerequisites import require_binary
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,8 @@ from rehearsal.power.monte_carlo import ErrorProcess, Traffic, Truth, simulate
 from rehearsal.power.release_plan import plan_from_canary
 from rehearsal.spec.canary_spec import load_canary
 from rehearsal.spec.scenarios import SCENARIOS
-from tests.conftest import require_binary
 from tests.rehearsal.canaries import variant
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

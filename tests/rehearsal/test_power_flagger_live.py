@@ -30,7 +30,7 @@ from rehearsal.power.release_plan import plan_from_canary
 from rehearsal.spec.canary_spec import load_canary
 from rehearsal.spec.scenarios import SCENARIOS
 from stack.config import load_config
-from tests.cluster.conftest import require_cluster_prerequisites
+from tests.support.prerequisites import require_cluster_prerequisites
 
 pytestmark = [pytest.mark.live, pytest.mark.cluster]
 

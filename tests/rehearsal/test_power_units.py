@@ -28,7 +28,7 @@ from rehearsal.power.quantile import histogram_quantile
 from rehearsal.power.release_plan import Gate, GateKind, Plan, plan_from_canary, weight_steps
 from rehearsal.spec.canary_spec import load_canary
 from stack.config import TRAEFIK_LATENCY_BUCKETS, load_config
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"

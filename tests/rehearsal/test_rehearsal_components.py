@@ -16,7 +16,7 @@ from rehearsal.model.apps import AppDidNotBoot, start_order_api
 from rehearsal.model.child_processes import ProcessGroup
 from rehearsal.model.traefik import Backend, start_traefik
 from stack.config import TRAEFIK_LATENCY_BUCKETS
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

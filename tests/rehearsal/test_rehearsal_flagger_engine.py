@@ -50,8 +50,8 @@ from rehearsal.spec.duration_text import prometheus_duration
 from rehearsal.spec.scenarios import PROMOTED, ROLLED_BACK
 from stack.config import load_config
 from stack.names import ERROR_RATE, LATENCY_P99, REQUEST_DURATION, REQUEST_SUCCESS_RATE
-from tests.cluster.conftest import require_cluster_prerequisites
 from tests.rehearsal.compare import compare
+from tests.support.prerequisites import require_cluster_prerequisites
 
 pytestmark = pytest.mark.live
 
@@ -356,7 +356,7 @@ def test_order_api_pods_end_by_sigterm_and_drain(
     primary pods replaced at promotion) ended as Kubernetes asks: SIGTERM, then
     order-api's shutdown delay and drain, exit 0, inside the grace period."""
     from cluster import layout
-    from cluster.kubelet import pod_stops
+    from cluster.node import pod_stops
 
     r = _ok(results.get(name))
     app = load_config(env={}).app

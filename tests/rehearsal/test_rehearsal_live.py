@@ -37,8 +37,8 @@ from rehearsal.report.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
 from rehearsal.spec.scenarios import PROMOTED, SCENARIOS
 from stack.config import load_config
 from stack.names import CANARY, PRIMARY, app_names
-from tests.conftest import require_binary
 from tests.rehearsal.canaries import variant
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

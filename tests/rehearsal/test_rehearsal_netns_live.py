@@ -20,7 +20,7 @@ import pytest
 from rehearsal.measure.http_probe import http_get
 from rehearsal.measure.load import HeyRun, LoadCounter, Request
 from rehearsal.oncluster.netns_threads import NetnsError, NetnsExecutor, enter
-from tests.conftest import IN_CI
+from tests.support.prerequisites import IN_CI
 
 pytestmark = pytest.mark.live
 PORT = 18080
@@ -103,7 +103,7 @@ def test_cluster_prometheus_queries_a_prometheus_inside(
     """The Flagger engine's Prometheus client, against a real Prometheus in the namespace."""
     from rehearsal.failures import ComponentError
     from rehearsal.oncluster.flagger_engine import ClusterPrometheus
-    from tests.conftest import require_binary
+    from tests.support.prerequisites import require_binary
 
     binary = require_binary("prometheus", "make toolchain")
     folder = tmp_path_factory.mktemp("prometheus")

@@ -10,7 +10,7 @@ import pytest
 
 from release.base_image import base_reference, qualified, suite_of
 from release.image import DOCKERFILE
-from tests.synth.synth_harness import ROOT, clean_env
+from tests.support.synth_output import ROOT, clean_env
 
 
 def _release(*args: str) -> subprocess.CompletedProcess[str]:

@@ -19,8 +19,8 @@ from release.engine import Engine, buildah_engine
 from release.image import BUILD_CA_PATH, host_pip_ca
 from stack.config import load_config
 from synth.main import DEFAULT_VALUES
-from tests.conftest import require_binary
-from tests.synth.synth_harness import ROOT, clean_env
+from tests.support.prerequisites import require_binary
+from tests.support.synth_output import ROOT, clean_env
 
 APP_UID = "10001"
 PORT = "8080/tcp"

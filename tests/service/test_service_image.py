@@ -9,7 +9,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
 DOCKERFILE = SERVICE / "Dockerfile"

@@ -19,8 +19,8 @@ import pytest
 
 from order_api import telemetry
 from perf import bench
-from tests.conftest import require_binary
 from tests.service.order_api_server import OrderApiServer
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

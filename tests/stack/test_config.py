@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
+from stack.config import NON_SETTING_ENV, VALUES_ENV, ConfigError, StackConfig, load_config
 
 
 def test_defaults_without_overrides() -> None:
@@ -115,3 +115,14 @@ def test_step_weights_from_a_file_or_the_environment(tmp_path: Path) -> None:
     # Without step weights: Flagger's steps up to the max weight, the last one capped.
     env = {"ORDER_API_SRE_CANARY__MAX_WEIGHT": "55", "ORDER_API_SRE_CANARY__STEP_WEIGHT": "20"}
     assert load_config(env=env).canary.weights == (20, 40, 55)
+
+
+def test_the_other_packages_variables_are_not_settings() -> None:
+    from cluster.layout import RUN_DIR_ENV
+    from toolchain.cache import CACHE_ENV
+
+    assert {CACHE_ENV, RUN_DIR_ENV} <= NON_SETTING_ENV
+    env = {CACHE_ENV: "/c", RUN_DIR_ENV: "/r", "ORDER_API_SRE_CANARY__MAX_WEIGHT": "30"}
+    assert load_config(env=env).canary.max_weight == 30
+    with pytest.raises(ConfigError, match="cache_dir: unknown setting"):
+        load_config(env={"ORDER_API_SRE_CACHE_DIR": "/c"})  # a near miss is still caught

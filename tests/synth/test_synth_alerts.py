@@ -16,10 +16,10 @@ from stack.config import load_config
 from stack.names import app_names
 from stack.validation import check_config
 from synth.charts.canary import ERROR, INFO
-from tests.conftest import require_binary
-from tests.synth.conftest import Synthesized
+from tests.support.prerequisites import require_binary
+from tests.support.stack_variants import ALERT_CONFIGS, chart_objects, config_for
+from tests.support.synth_output import Synthesized
 from tests.synth.test_synth_monitoring import _allowed, _policies
-from tests.synth.test_synth_snapshots import ALERT_CONFIGS, chart_objects, config_for
 from toolchain import versions
 
 CONFIG = load_config(env={})

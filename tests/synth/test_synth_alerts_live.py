@@ -21,7 +21,7 @@ from dashboards import alerts
 from dashboards.alert_routing import CONFIG_FILE, URL_KEY, alertmanager_yml
 from stack.config import load_config
 from stack.names import CANARY, PRIMARY, app_names
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 
 pytestmark = pytest.mark.live
 

@@ -24,9 +24,9 @@ from order_api import telemetry
 from stack.config import load_config
 from stack.names import ACCEPTANCE_TEST, LOAD_TEST, app_names
 from synth.main import build_app
-from tests.conftest import require_binary
-from tests.synth.conftest import Synthesized
-from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
+from tests.support.live_processes import LOOPBACK, free_port, running, wait_for
+from tests.support.prerequisites import require_binary
+from tests.support.synth_output import Synthesized
 
 pytestmark = pytest.mark.live
 ORDER = {"item": "edge-test", "quantity": 1}

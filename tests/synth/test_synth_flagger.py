@@ -15,7 +15,7 @@ from stack.config import ConfigError, load_config
 from stack.names import ACCEPTANCE_TEST, LOAD_TEST, LOAD_TEST_START, LOADTESTER, app_names
 from stack.validation import check_config
 from synth.main import build_app
-from tests.synth.conftest import Synthesized
+from tests.support.synth_output import Synthesized
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.synth.synth_harness import DIST, ROOT, clean_env, tree
+from tests.support.synth_output import DIST, ROOT, clean_env, tree
 
 
 def _synth(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -112,3 +112,21 @@ def test_a_bad_values_file_exits_2_naming_the_field(
     assert result.returncode == 2
     assert f"synth: configuration error: {field}:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_importing_synth_leaves_path_alone_and_the_call_puts_node_22_first() -> None:
+    script = (
+        "import os, synth, synth.main, synth.node_runtime as n\n"
+        "before = os.environ['PATH']\n"
+        "import synth.charts.order_api\n"
+        "print(before == os.environ['PATH'])\n"
+        "n.use_project_node(); n.use_project_node()\n"
+        "print(os.environ['PATH'].split(os.pathsep)[:2])\n"
+    )
+    env = {**clean_env(), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    unchanged, first = run.stdout.splitlines()
+    assert unchanged == "True", run.stderr
+    assert first == str([str(ROOT / "node_modules" / ".bin"), "/usr/bin"])  # once, not twice

@@ -12,8 +12,8 @@ import yaml
 from stack.config import load_config
 from stack.names import app_names
 from stack.scrape import APP_LABEL, NAMESPACE_LABEL, POD_LABEL
-from tests.conftest import require_binary
-from tests.synth.conftest import Synthesized
+from tests.support.prerequisites import require_binary
+from tests.support.synth_output import Synthesized
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

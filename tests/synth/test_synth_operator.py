@@ -16,13 +16,14 @@ import pytest
 import yaml
 from syrupy.assertion import SnapshotAssertion
 
-from dashboards.build import dashboards_json
+from dashboards.export import dashboards_json
 from dashboards.rules import rules_yaml
 from stack.config import StackConfig, load_config
 from stack.validation import check_config
 from synth.main import build_app
-from tests.conftest import ROOT, require_binary
-from tests.synth.snapshots import YamlSnapshot
+from tests.support.prerequisites import require_binary
+from tests.support.snapshots import YamlSnapshot
+from tests.support.synth_output import ROOT
 from tests.synth.test_synth_monitoring import _allowed
 from tests.synth.test_synth_schemas import CUSTOM_GROUPS, _crd_schemas
 

@@ -22,13 +22,14 @@ import httpx
 import pytest
 import yaml
 
-from dashboards.build import dashboards_json
+from dashboards.export import dashboards_json
 from order_api import telemetry
 from stack.config import StackConfig, load_config
 from stack.names import CANARY, PRIMARY, app_names
 from synth.main import build_app
-from tests.conftest import ROOT, require_binary
 from tests.service.order_api_server import OrderApiServer, free_port
+from tests.support.prerequisites import require_binary
+from tests.support.synth_output import ROOT
 
 pytestmark = pytest.mark.live
 

@@ -13,8 +13,7 @@ import pytest
 
 from stack.config import load_config
 from stack.names import AppNames, app_names
-from tests.synth.conftest import Synthesized
-from tests.synth.synth_harness import DIST, ROOT, clean_env, load_manifests, tree
+from tests.support.synth_output import DIST, ROOT, Synthesized, clean_env, load_manifests, tree
 
 FIX = "run `make synth` and commit dist/"
 

@@ -14,7 +14,7 @@ from stack.config import VALUES_ENV, ConfigError, load_config
 from stack.names import app_names
 from stack.validation import check_config
 from synth.main import build_app
-from tests.synth.synth_harness import ROOT, clean_env
+from tests.support.synth_output import ROOT, clean_env
 
 NAME = app_names(load_config(env={})).name
 

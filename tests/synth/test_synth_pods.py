@@ -14,7 +14,7 @@ from stack.config import ConfigError, StackConfig, load_config
 from stack.names import app_names
 from stack.validation import check_config, quantity
 from synth.main import build_app
-from tests.synth.conftest import Synthesized
+from tests.support.synth_output import Synthesized
 
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)

@@ -23,9 +23,9 @@ from order_api import telemetry
 from stack.config import load_config
 from stack.names import app_names
 from stack.scrape import APP_JOB, PORT_ANNOTATION, app_target_labels
-from tests.conftest import require_binary
-from tests.synth.conftest import Synthesized
-from tests.synth.synth_harness import LOOPBACK, free_port, running, wait_for
+from tests.support.live_processes import LOOPBACK, free_port, running, wait_for
+from tests.support.prerequisites import require_binary
+from tests.support.synth_output import Synthesized
 
 pytestmark = pytest.mark.live
 CONFIG = load_config(env={})

@@ -10,9 +10,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from tests.synth.conftest import Synthesized
-from tests.synth.synth_harness import Manifest
-from tests.synth.test_synth_snapshots import CHARTS, PROFILE_CHARTS, chart_objects, config_for
+from tests.support.stack_variants import CHARTS, PROFILE_CHARTS, chart_objects, config_for
+from tests.support.synth_output import Manifest, Synthesized
 from toolchain import ToolchainError
 from toolchain.crds import crd_documents
 

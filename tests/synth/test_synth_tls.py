@@ -11,7 +11,7 @@ from stack.config import ConfigError, load_config
 from stack.validation import check_config
 from synth.charts.canary import load_command
 from synth.charts.ingress import https_redirect
-from tests.synth.test_synth_snapshots import chart_objects, config_for
+from tests.support.stack_variants import chart_objects, config_for
 
 
 def _by_kind(config_name: str) -> dict[str, list[dict[str, Any]]]:

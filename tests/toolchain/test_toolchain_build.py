@@ -16,7 +16,7 @@ import toolchain
 from toolchain import ToolchainError, components, versions
 from toolchain.build import build, build_one
 from toolchain.cache import cache_root
-from toolchain.components import BY_NAME, Component, select
+from toolchain.components import BY_BINARY, BY_NAME, Component, select
 from toolchain.gotool import go_binary, module_file
 from toolchain.wrapper import EMBED_STUB, UPSTREAM_COPY, gomod_text, write_wrapper
 
@@ -151,6 +151,14 @@ def test_a_build_is_cached_and_renamed_into_place(go: str, empty_cache: Path) ->
     assert lines[-1].startswith(f"toolchain: hey {versions.HEY} cached")
     assert not list(empty_cache.glob(".tmp-*"))
     assert toolchain.bin_dirs() == [empty_cache / f"hey-{versions.HEY}" / "bin"]
+
+
+def test_the_node_kubelet_is_the_repository_module() -> None:
+    node = BY_BINARY["kubelet"]
+    assert node.local == components.KUBELET and (REPO / components.KUBELET).is_dir()
+    assert node.version == components.source_hash(components.KUBELET)
+    module = (REPO / components.KUBELET / "go.mod").read_text().splitlines()[0]
+    assert module == f"module {node.binaries['kubelet']}"
 
 
 @pytest.mark.live

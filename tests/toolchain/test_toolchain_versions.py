@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require_binary
+from tests.support.prerequisites import require_binary
 from toolchain import versions
 from toolchain.components import GRAFANA_CHECK, OPERATOR_CONFIG, source_hash
 from toolchain.gotool import go_binary

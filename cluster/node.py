@@ -1,56 +1,15 @@
-"""Build the node (cluster/kubelet, a Go module) into the cache, and write its config."""
+"""The node: its config (written for the kubelet, the Go module in cluster/kubelet/) and
+the pod stops it records; the toolchain builds the kubelet binary itself."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from cluster import images, layout
 from cluster.layout import Paths
-
-SOURCE = Path(__file__).resolve().parent / "kubelet"
-
-
-def _cache_dir() -> Path:
-    from toolchain import cache_root  # the toolchain's cache, one level up
-
-    return cache_root().parent / "cluster-kubelet"
-
-
-def source_hash() -> str:
-    digest = hashlib.sha256()
-    for f in sorted(SOURCE.iterdir()):
-        if f.suffix == ".go" or f.name in ("go.mod", "go.sum"):
-            digest.update(f.name.encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def build(say: Callable[[str], None] = print) -> Path:
-    """The kubelet binary for the current sources; built once per source hash."""
-    out = _cache_dir() / source_hash() / "kubelet"
-    if out.is_file():
-        return out
-    say(f"cluster: building cluster/kubelet into {out.parent} (once per source change)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    env = {**os.environ, "CGO_ENABLED": "0"}
-    result = subprocess.run(
-        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp), "."],
-        cwd=SOURCE,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building cluster/kubelet failed:\n{result.stderr.strip()}")
-    tmp.rename(out)
-    return out
 
 
 def cni_conflist(paths: Paths) -> dict[str, object]:

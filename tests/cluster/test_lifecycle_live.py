@@ -1,7 +1,7 @@
 """Ctrl-C, a failure and a kill of `up`, and `down`: nothing is left behind.
 
-Runs first in this folder (name order), before the shared cluster exists:
-each test starts its own `python -m cluster up` as a user would.
+Marked `own_cluster`: runs before the shared cluster exists (conftest.py
+orders it), each test starting its own `python -m cluster up` as a user would.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from cluster import kubelet, netns
-from tests.cluster.conftest import require_cluster_prerequisites
+from cluster import netns
+from cluster.lifecycle import NODE_PROGRAM
 from tests.cluster.traces import assert_no_trace, leftovers
+from tests.support.prerequisites import require_cluster_prerequisites
+from toolchain.build import build
+from toolchain.components import select
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.own_cluster]
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "etcd and kube-apiserver ready"
 
@@ -49,9 +52,9 @@ def _until(proc: subprocess.Popen[str], line: str, timeout: float = 120) -> list
 @pytest.fixture(autouse=True)
 def _prerequisites():
     require_cluster_prerequisites()
-    # `up` builds the node first when its sources changed (minutes with a cold Go
-    # cache); done here, so the deadlines below time `up`, not the compiler.
-    kubelet.build(say=lambda line: print(line, file=sys.stderr))
+    # `up` has the toolchain build the node first when its sources changed (minutes
+    # with a cold Go cache); done here, so the deadlines below time `up`, not the compiler.
+    build(select([NODE_PROGRAM]), say=lambda line: print(line, file=sys.stderr))
     if netns.exists():
         subprocess.run([sys.executable, "-m", "cluster", "down"], cwd=ROOT, check=True)
 

@@ -1,4 +1,4 @@
-"""Render the dashboards to stable JSON; `python -m dashboards.build` writes them.
+"""Render the dashboards to stable JSON; `python -m dashboards.export` writes them.
 
 `dashboards_json(config)` is the one source: synth embeds exactly this text in
 the Grafana dashboards ConfigMap and writes it to dist/dashboards/, and this
@@ -16,7 +16,7 @@ from pathlib import Path
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
-from dashboards import order_api
+from dashboards import canary_dashboard
 from dashboards.grafana_model import current_model
 from stack.config import ConfigError, StackConfig, load_config
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "dist" / "dashboards"
 
 # Each dashboard is written as `<uid>.json`.
-DASHBOARDS: tuple[Callable[[StackConfig], g.Dashboard], ...] = (order_api.dashboard,)
+DASHBOARDS: tuple[Callable[[StackConfig], g.Dashboard], ...] = (canary_dashboard.dashboard,)
 
 
 def to_json(dashboard: g.Dashboard) -> str:
@@ -51,7 +51,7 @@ def write(config: StackConfig, out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.build", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dashboards.export", description=__doc__)
     parser.add_argument(
         "--out", type=Path, default=OUT_DIR, help="folder to write to (default: dist/dashboards)"
     )
