@@ -46,8 +46,20 @@ ALWAYS_PATCHED = {"poddisruptionbudget.policy/order-api"}
 
 
 def _versions() -> dict[str, str]:
+    """What an apply could write, per object: all but the status and what controllers
+    record (an HPA's status moves with its controller's sync, not with kubectl)."""
     items = get_json_list("-f", str(DIST))
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+    return {f"{i['kind']}/{i['metadata']['name']}": _applied_part(i) for i in items}
+
+
+def _applied_part(item: dict) -> str:
+    meta = {
+        k: v for k, v in item["metadata"].items() if k not in ("resourceVersion", "managedFields")
+    }
+    kubectl_fields = [f for f in item["metadata"].get("managedFields", [])
+                      if f.get("manager", "").startswith("kubectl")]  # fmt: skip
+    rest = {k: v for k, v in item.items() if k not in ("status", "metadata")}
+    return json.dumps([meta, kubectl_fields, rest], sort_keys=True)
 
 
 def get_json_list(*args: str) -> list[dict]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from grafanalib._gen import DashboardEncoder
 
-from dashboards import build, dashboard_lint
+from dashboards import dashboard_lint, export
 from tests.support.prerequisites import require_binary
 from tests.support.stack_variants import CONFIGS, config_for
 from tests.support.synth_output import ROOT
@@ -36,7 +36,7 @@ def _write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
 
 
 def _built(config_name: str) -> dict[str, dict[str, Any]]:
-    texts = build.dashboards_json(config_for(config_name))
+    texts = export.dashboards_json(config_for(config_name))
     return {name: json.loads(text) for name, text in texts.items()}
 
 
@@ -58,7 +58,7 @@ def test_every_config_passes_grafanas_model(config_name: str, tmp_path: Path) ->
 
 def test_grafanalibs_own_json_fails_the_model(tmp_path: Path) -> None:
     """The check can fail: grafanalib's output before grafana_model fails it, naming fields."""
-    (dashboard,) = [d(config_for("default")) for d in build.DASHBOARDS]
+    (dashboard,) = [d(config_for("default")) for d in export.DASHBOARDS]
     raw = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
     result = _check(_write(tmp_path, "raw.json", raw))
     assert result.returncode == 1, result.stdout + result.stderr
