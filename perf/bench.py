@@ -18,7 +18,6 @@ import dataclasses
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import IO
 
 from order_api import settings, telemetry
 from order_api.bare import BARE_PATH
+from rehearsal.measure.loopback import free_port
 
 ORDER_BODY = '{"item": "book", "quantity": 2}'
 EXIT_MISSED = 1
@@ -116,12 +116,6 @@ def parse_wrk(output: str) -> Result:
         errors=SocketErrors(*map(int, errors.groups())) if errors else SocketErrors(),
         requests=int(requests[1]) if requests else 0,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from order_api import telemetry
 from order_api.settings import ENV_SHUTDOWN_DELAY_S, ENV_VERSION
 from rehearsal.failures import ComponentError
+from rehearsal.measure.loopback import LOOPBACK
 from rehearsal.model.child_processes import (
-    LOOPBACK,
     PortTaken,
     Process,
     ProcessGroup,

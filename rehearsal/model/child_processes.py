@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,8 +25,8 @@ from typing import TypeVar
 
 from rehearsal.failures import ComponentError
 from rehearsal.measure.http_probe import http_get
+from rehearsal.measure.loopback import free_port
 
-LOOPBACK = "127.0.0.1"
 # A port found free can be taken before the child binds it: retry that often.
 PORT_ATTEMPTS = 4
 _ADDRESS_IN_USE = re.compile(r"address already in use|errno 98|eaddrinuse", re.IGNORECASE)
@@ -38,13 +37,6 @@ T = TypeVar("T")
 
 class PortTaken(ComponentError):
     """A child could not bind its port: another process took it first."""
-
-
-def free_port() -> int:
-    """A TCP port on loopback that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def bind_retrying(serve: Callable[[int], T], *, attempts: int = PORT_ATTEMPTS) -> tuple[int, T]:

@@ -26,7 +26,8 @@ from prometheus_client.registry import Collector
 
 from dashboards import external_metrics as ext
 from rehearsal.failures import ComponentError
-from rehearsal.model.child_processes import LOOPBACK, bind_retrying
+from rehearsal.measure.loopback import LOOPBACK
+from rehearsal.model.child_processes import bind_retrying
 from rehearsal.spec.flagger_analysis import Phase, Status
 from stack.names import REQUEST_DURATION, AppNames
 

@@ -15,9 +15,9 @@ import yaml
 import toolchain
 from order_api import telemetry
 from rehearsal.failures import ComponentError
+from rehearsal.measure.loopback import LOOPBACK
 from rehearsal.measure.prometheus_api import PrometheusAPI
 from rehearsal.model.child_processes import (
-    LOOPBACK,
     PortTaken,
     Process,
     ProcessGroup,

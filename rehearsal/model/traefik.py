@@ -14,8 +14,8 @@ import yaml
 
 from rehearsal.failures import ComponentError
 from rehearsal.measure.http_probe import http_get
+from rehearsal.measure.loopback import LOOPBACK
 from rehearsal.model.child_processes import (
-    LOOPBACK,
     PortTaken,
     Process,
     ProcessGroup,

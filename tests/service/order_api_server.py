@@ -15,14 +15,9 @@ from types import TracebackType
 import httpx
 
 from order_api import settings, telemetry
+from rehearsal.measure.loopback import free_port
 
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def service_env(**overrides: str) -> dict[str, str]:
