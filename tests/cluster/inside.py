@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,17 @@ def send(
 
 def get(url: str, **headers: str) -> Response:
     return send([{"method": "GET", "url": url, "headers": headers}])[0]
+
+
+def get_once_listening(url: str, timeout_s: float = 30) -> Response:
+    """GET `url` once the server listens: a pod that an exec probe made Ready may
+    still be starting its server (status 0 is a refused connection). Bounded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = get(url)
+        if response.status != 0 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
 
 
 def post(url: str, body: str, **headers: str) -> Response:

@@ -179,6 +179,7 @@ def test_env_from_configmap_and_secret_volumes_and_exec_probe(pods):
         _create(pods, manifest)
         kubectl("-n", NS, "wait", "--for=condition=Ready", "pod/volume-probe", "--timeout=60s")
         ip = _status("volume-probe")["podIP"]
-        assert inside.get(f"http://{ip}:8080/api/version").json() == {"version": "9.9.9-cm"}
+        answer = inside.get_once_listening(f"http://{ip}:8080/api/version")
+        assert answer.json() == {"version": "9.9.9-cm"}
     finally:
         kubectl("-n", NS, "delete", "configmap,secret", "node-probe", check=False)
