@@ -15,8 +15,9 @@ import pytest
 from dashboards import external_metrics as ext
 from dashboards import queries as q
 from order_api import telemetry
+from rehearsal.measure.loopback import LOOPBACK, free_port
 from rehearsal.spec import flagger_template
-from tests.support.live_processes import LOOPBACK, free_port, running, wait_for
+from tests.support.live_processes import running, wait_for
 from tests.support.prerequisites import require_binary
 
 PACKAGE = Path(q.__file__).resolve().parent

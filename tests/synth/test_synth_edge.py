@@ -21,10 +21,11 @@ import pytest
 import yaml
 
 from order_api import telemetry
+from rehearsal.measure.loopback import LOOPBACK, free_port
 from stack.config import load_config
 from stack.names import ACCEPTANCE_TEST, LOAD_TEST, app_names
 from synth.main import build_app
-from tests.support.live_processes import LOOPBACK, free_port, running, wait_for
+from tests.support.live_processes import running, wait_for
 from tests.support.prerequisites import require_binary
 from tests.support.synth_output import Synthesized
 

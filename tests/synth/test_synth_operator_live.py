@@ -24,10 +24,11 @@ import yaml
 
 from dashboards.export import dashboards_json
 from order_api import telemetry
+from rehearsal.measure.loopback import free_port
 from stack.config import StackConfig, load_config
 from stack.names import CANARY, PRIMARY, app_names
 from synth.main import build_app
-from tests.service.order_api_server import OrderApiServer, free_port
+from tests.service.order_api_server import OrderApiServer
 from tests.support.prerequisites import require_binary
 from tests.support.synth_output import ROOT
 
