@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rehearsal.measure.loopback import LOOPBACK
 from rehearsal.model import child_processes as processes
 from rehearsal.model.apps import AppDidNotBoot, start_order_api
 from rehearsal.model.child_processes import ProcessGroup
@@ -25,7 +26,7 @@ def test_a_port_taken_before_the_child_binds_it_is_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = socket.socket()
-    taken.bind((processes.LOOPBACK, 0))
+    taken.bind((LOOPBACK, 0))
     taken.listen()
     ports = iter([taken.getsockname()[1]])
     real = processes.free_port
