@@ -113,6 +113,20 @@ OPERATOR_CONFIG = "toolchain/operator_config"
 # The local cluster's node: a virtual-kubelet whose pods are local processes.
 KUBELET = "cluster/kubelet"
 
+
+def _local_component(name: str, folder: str, *, reports_version: bool = False) -> Component:
+    """A Go module of this repository: one binary, versioned by the hash of its sources."""
+    version = source_hash(folder)
+    return Component(
+        name=name,
+        version=version,
+        requires=(),
+        binaries={name: f"order-api-sre/{folder}"},
+        version_vars={"main.version": version} if reports_version else {},
+        local=folder,
+    )
+
+
 COMPONENTS: tuple[Component, ...] = (
     # The long pole first: with two builds at a time it overlaps everything else.
     Component(
@@ -188,29 +202,9 @@ COMPONENTS: tuple[Component, ...] = (
         requires=(("github.com/rakyll/hey", versions.HEY),),
         binaries={"hey": "github.com/rakyll/hey"},
     ),
-    Component(
-        name="grafana-check",
-        version=source_hash(GRAFANA_CHECK),
-        requires=(),
-        binaries={"grafana-check": f"order-api-sre/{GRAFANA_CHECK}"},
-        version_vars={"main.version": source_hash(GRAFANA_CHECK)},
-        local=GRAFANA_CHECK,
-    ),
-    Component(
-        name="operator-config",
-        version=source_hash(OPERATOR_CONFIG),
-        requires=(),
-        binaries={"operator-config": f"order-api-sre/{OPERATOR_CONFIG}"},
-        version_vars={"main.version": source_hash(OPERATOR_CONFIG)},
-        local=OPERATOR_CONFIG,
-    ),
-    Component(
-        name="kubelet",
-        version=source_hash(KUBELET),
-        requires=(),
-        binaries={"kubelet": f"order-api-sre/{KUBELET}"},
-        local=KUBELET,
-    ),
+    _local_component("grafana-check", GRAFANA_CHECK, reports_version=True),
+    _local_component("operator-config", OPERATOR_CONFIG, reports_version=True),
+    _local_component("kubelet", KUBELET),
 )
 
 BY_NAME = {c.name: c for c in COMPONENTS}
