@@ -49,6 +49,8 @@ TRAEFIK_LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 # monitoring.mode values.
 BUNDLED = "bundled"
 PROMETHEUS_OPERATOR = "prometheus-operator"
+# Flagger's totalWeight: canary plus primary.
+TOTAL_WEIGHT = 100
 
 
 class ConfigError(ValueError):
@@ -164,8 +166,10 @@ class CanaryConfig:
         """The canary weight at each analysis step, in Flagger's order."""
         if self.step_weights:
             return self.step_weights
-        steps = -(-self.max_weight // self.step_weight)  # ceil: Flagger caps the last step
-        return tuple(min(self.max_weight, n * self.step_weight) for n in range(1, steps + 1))
+        # Flagger advances while the weight is below maxWeight and caps only at
+        # 100: maxWeight 55 with stepWeight 20 runs 20, 40, 60 (not 55).
+        steps = -(-self.max_weight // self.step_weight)
+        return tuple(min(TOTAL_WEIGHT, n * self.step_weight) for n in range(1, steps + 1))
 
     @property
     def effective_max_weight(self) -> int:

@@ -112,9 +112,11 @@ def test_step_weights_from_a_file_or_the_environment(tmp_path: Path) -> None:
     assert load_config(env={VALUES_ENV: str(values)}).canary.weights == (5, 10, 25)
     env = {"ORDER_API_SRE_CANARY__STEP_WEIGHTS": "[5, 10, 25]"}
     assert load_config(env=env).canary.effective_max_weight == 25
-    # Without step weights: Flagger's steps up to the max weight, the last one capped.
+    # Without step weights: Flagger steps past the max weight (capped at 100 only).
     env = {"ORDER_API_SRE_CANARY__MAX_WEIGHT": "55", "ORDER_API_SRE_CANARY__STEP_WEIGHT": "20"}
-    assert load_config(env=env).canary.weights == (20, 40, 55)
+    assert load_config(env=env).canary.weights == (20, 40, 60)
+    env = {"ORDER_API_SRE_CANARY__MAX_WEIGHT": "90", "ORDER_API_SRE_CANARY__STEP_WEIGHT": "40"}
+    assert load_config(env=env).canary.weights == (40, 80, 100)
 
 
 def test_the_other_packages_variables_are_not_settings() -> None:
