@@ -17,13 +17,8 @@ from pathlib import Path
 from cluster import addons, command_lines, layout, netns, node, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
-from cluster.profile import (
-    ClusterProfile,
-    default_profile,
-    recorded_values_file,
-    synthesized_profile,
-)
-from cluster.traefik_install import TraefikInstall, k3s_bundled_install, readme_install
+from cluster.profile import ClusterProfile, default_profile, running_profile, synthesized_profile
+from cluster.traefik_install import traefik_for
 from stack.config import ConfigError
 
 Say = Callable[[str], None]
@@ -99,29 +94,6 @@ def _profile(p: Paths, values_file: Path | None, say: Say) -> ClusterProfile:
         raise ClusterError(f"configuration error: {error}") from None
     p.profile.write_text(profile.record())
     return profile
-
-
-def running_values_file() -> Path | None:
-    """The values file the running cluster was brought up with (None: dist/)."""
-    try:
-        return recorded_values_file(paths().profile.read_text())
-    except OSError:
-        return None
-
-
-def running_profile() -> ClusterProfile:
-    """The running cluster's profile (its synthesized folder is in the run directory)."""
-    p = paths()
-    values_file = running_values_file()
-    if values_file is None:
-        return default_profile()
-    from stack.config import load_config
-
-    return ClusterProfile(
-        config=load_config(values_file=values_file),
-        manifests=p.synthesized,
-        values_file=values_file,
-    )
 
 
 def _progress(say: Say, started: float, line: str) -> None:
@@ -269,17 +241,6 @@ def apply(manifests: list[addons.Manifest], *extra: str) -> str:
     return kubectl("apply", *extra, "-f", "-", input=doc).stdout
 
 
-def traefik_install(profile: ClusterProfile) -> TraefikInstall:
-    """k3s's bundled Traefik when the profile's folder configures it, else the README's."""
-    bundled = profile.bundled_traefik_values
-    if bundled is None:
-        return readme_install(profile.traefik_namespace, profile.traefik_service)
-    try:
-        return k3s_bundled_install(profile.traefik_namespace, profile.traefik_service, bundled)
-    except ConfigError as error:
-        raise ClusterError(f"{profile.manifests}: HelmChartConfig: {error}") from None
-
-
 def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> None:
     from toolchain import crds
 
@@ -288,7 +249,10 @@ def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> Non
     kubectl("apply", "--server-side", *crd_args)
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     _progress(say, started, "Flagger and Traefik CRDs established")
-    traefik = traefik_install(profile)
+    try:
+        traefik = traefik_for(profile)
+    except ConfigError as error:
+        raise ClusterError(f"{profile.manifests}: HelmChartConfig: {error}") from None
     apply(addons.traefik(traefik))
     apply(addons.flagger(profile.flagger_namespace, profile.prometheus_url))
     _progress(

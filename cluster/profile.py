@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cluster.layout import paths
 from stack.config import ConfigError, StackConfig, load_config
 from stack.names import (
     HELM_CHART_CONFIG,
@@ -112,9 +113,22 @@ def synthesized_profile(values_file: Path, into: Path) -> ClusterProfile:
     return ClusterProfile(config=config, manifests=into, values_file=values_file.resolve())
 
 
-def recorded_values_file(text: str) -> Path | None:
+def running_values_file() -> Path | None:
+    """The values file the running cluster was brought up with (None: dist/)."""
     try:
-        value = json.loads(text).get("values_file")
-    except (ValueError, AttributeError):
+        value = json.loads(paths().profile.read_text()).get("values_file")
+    except (OSError, ValueError, AttributeError):
         return None
     return Path(value) if value else None
+
+
+def running_profile() -> ClusterProfile:
+    """The running cluster's profile (its synthesized folder is in the run directory)."""
+    values_file = running_values_file()
+    if values_file is None:
+        return default_profile()
+    return ClusterProfile(
+        config=load_config(values_file=values_file),
+        manifests=paths().synthesized,
+        values_file=values_file,
+    )

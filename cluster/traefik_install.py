@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cluster.profile import ClusterProfile
 from stack.config import ConfigError
 
 Values = dict[str, Any]
@@ -228,3 +229,11 @@ def k3s_bundled_install(
     return TraefikInstall(
         namespace=namespace, service=service, instance=f"{service}-{namespace}", values=values
     )
+
+
+def traefik_for(profile: ClusterProfile) -> TraefikInstall:
+    """k3s's bundled Traefik when the profile's folder configures it, else the README's."""
+    bundled = profile.bundled_traefik_values
+    if bundled is None:
+        return readme_install(profile.traefik_namespace, profile.traefik_service)
+    return k3s_bundled_install(profile.traefik_namespace, profile.traefik_service, bundled)

@@ -118,16 +118,17 @@ def ensure_cluster(say: Callable[[str], None], values_file: Path | None = None) 
     """Seconds spent bringing the cluster up with `values_file`'s profile (0 when it
     was running with it)."""
     from cluster import lifecycle
+    from cluster.profile import running_values_file
 
     if lifecycle.is_running():
         dead = lifecycle.dead_components()
-        other = lifecycle.running_values_file() != values_file
+        other = running_values_file() != values_file
         if not dead and not other and _api_ready():
             return 0.0
         why = (
             f"{', '.join(dead)} exited"
             if dead
-            else f"with the profile {lifecycle.running_values_file() or 'dist/'}"
+            else f"with the profile {running_values_file() or 'dist/'}"
             if other
             else "its API server does not answer"
         )

@@ -11,7 +11,7 @@ import yaml
 from cluster import addons, lifecycle
 from cluster.layout import RUN_DIR_ENV
 from cluster.profile import ClusterProfile, default_profile, synthesized_profile
-from cluster.traefik_install import k3s_bundled_install
+from cluster.traefik_install import k3s_bundled_install, traefik_for
 from rehearsal.oncluster.flagger_engine import (
     flagger_install,
     prometheus_deployment,
@@ -66,7 +66,7 @@ def test_shop_names_come_from_the_settings_and_the_synthesized_objects(
 def test_k3s_traefik_is_the_bundled_one_with_the_helm_chart_config(k3s: ClusterProfile) -> None:
     values = k3s.bundled_traefik_values
     assert values is not None
-    install = lifecycle.traefik_install(k3s)
+    install = traefik_for(k3s)
     assert (install.namespace, install.service) == ("kube-system", "traefik")
     args = install.args()
     buckets = values["metrics"]["prometheus"]["buckets"]

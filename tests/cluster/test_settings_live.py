@@ -18,6 +18,7 @@ import yaml
 
 from cluster import lifecycle
 from cluster.client import get_json
+from cluster.profile import running_values_file
 from stack.config import ENV_PREFIX, load_config
 from tests.cluster import inside
 from tests.cluster.traces import assert_no_trace
@@ -65,7 +66,7 @@ def test_shop_settings_reach_initialized_and_serve_an_order(shop_values: Path) -
         assert "Canary shop/shop-api Initialized" in up.stdout
         canary = get_json("canary", "shop-api", "-n", "shop")
         assert canary["status"]["phase"] == "Initialized"
-        assert lifecycle.running_values_file() == shop_values.resolve()
+        assert running_values_file() == shop_values.resolve()
         response = inside.order_through_traefik(
             config.monitoring.traefik_namespace,
             config.ingress.traefik_service,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from cluster import addons, command_lines, images, layout, lifecycle, node
+from cluster import addons, command_lines, images, layout, node
 from cluster.lifecycle import NODE_PROGRAM
 from cluster.profile import default_profile
-from cluster.traefik_install import README_BUCKETS
+from cluster.traefik_install import README_BUCKETS, traefik_for
 from tests.support.prerequisites import IN_CI
 from toolchain.components import BY_NAME, LOCAL_ROOT
 
@@ -76,7 +76,7 @@ def test_addons_match_the_readme_helm_values():
     buckets = re.search(r"metrics\.prometheus\.buckets=([0-9.\\,]+)'", readme)
     assert buckets and buckets.group(1).replace("\\", "") == README_BUCKETS
     assert f"metricsServer={profile.prometheus_url}" in readme
-    traefik = addons.traefik(lifecycle.traefik_install(profile))
+    traefik = addons.traefik(traefik_for(profile))
     args = traefik[-2]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert f"--metrics.prometheus.buckets={README_BUCKETS}" in args
     assert "--metrics.prometheus.addServicesLabels=true" in args
