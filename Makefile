@@ -102,8 +102,9 @@ clean: ## Remove the virtualenv, node_modules and caches
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache build
 
 .PHONY: cluster cluster-down
-cluster: toolchain ## Local Kubernetes in its own network namespace (root), dist/ applied, Canary Initialized
-	$(PY) -m cluster up
+# VALUES (only when given) is synthesized into the run directory and applied instead of dist/.
+cluster: toolchain ## Local Kubernetes in its own network namespace (root), dist/ (or VALUES=...) applied, Canary Initialized
+	$(PY) -m cluster up $(if $(filter command line environment,$(origin VALUES)),--values $(VALUES))
 
 cluster-down: $(VENV)/.installed ## Stop the local cluster: no process, namespace, mount or folder left
 	$(PY) -m cluster down

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from cluster import lifecycle, netns
 from cluster.client import kubectl_argv
@@ -32,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the cluster, install Traefik and Flagger, apply dist/")
     up.add_argument("--timeout", type=float, default=240, help="seconds to wait for the Canary")
+    up.add_argument(
+        "--values",
+        type=Path,
+        help="a values file (values/k3s.yaml): synthesized into the run directory and "
+        "applied instead of dist/",
+    )
     sub.add_parser("status", help="nodes, pods and the Canary")
     sub.add_parser("down", help="stop everything and remove every trace")
     sub.add_parser("shell", help="a shell inside the cluster's network namespace, KUBECONFIG set")
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "up":
-            lifecycle.up(_say, timeout=args.timeout)
+            lifecycle.up(_say, timeout=args.timeout, values_file=args.values)
             return 0
         if args.command == "down":
             lifecycle.down(_say)

@@ -1,8 +1,10 @@
 """What a user's cluster has before `kubectl apply -f dist/`: kube-dns, Traefik, Flagger.
 
 Generated here, equivalent to the README's helm installs (traefik/traefik with
-the finer buckets and service labels; flagger/flagger with meshProvider
-traefik and the stack's Prometheus as metrics server).
+the finer buckets and service labels, or k3s's bundled Traefik: see
+cluster.traefik_install; flagger/flagger with meshProvider traefik and the
+stack's Prometheus as metrics server). Namespaces and addresses are the
+profile's (cluster.profile), passed in.
 """
 
 from __future__ import annotations
@@ -10,16 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from cluster import layout
+from cluster.traefik_install import TraefikInstall
 
 Manifest = dict[str, Any]
 
-TRAEFIK_NS = "traefik"
-FLAGGER_NS = "flagger-system"
-TRAEFIK_IMAGE = "docker.io/traefik:v3.7.0"
 FLAGGER_IMAGE = "ghcr.io/fluxcd/flagger:1.44.0"
-# README: --set 'metrics.prometheus.buckets=0.05\,0.1\,0.25\,0.5\,1\,2.5\,5'
-TRAEFIK_BUCKETS = "0.05,0.1,0.25,0.5,1,2.5,5"
-METRICS_SERVER = "http://prometheus-service.sre-demo:9090"
+# The helm release names of the README's installs: their Deployments' names.
+FLAGGER_RELEASE = "flagger"
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -96,8 +95,9 @@ def _read(*resources: str, group: str = "") -> dict[str, Any]:
     return {"apiGroups": [group], "resources": list(resources), "verbs": ["get", "list", "watch"]}
 
 
-def traefik() -> list[Manifest]:
-    labels = {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}
+def traefik(install: TraefikInstall) -> list[Manifest]:
+    name, namespace = install.service, install.namespace
+    labels = {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": install.instance}
     rules = [
         _read("services", "secrets", "nodes", "configmaps", "endpoints"),
         _read("endpointslices", group="discovery.k8s.io"),
@@ -109,63 +109,54 @@ def traefik() -> list[Manifest]:
         },
         {"apiGroups": ["traefik.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
     ]
-    args = [
-        "--global.checkNewVersion=false",
-        "--global.sendAnonymousUsage=false",
-        "--entryPoints.metrics.address=:9100/tcp",
-        "--entryPoints.traefik.address=:8080/tcp",
-        "--entryPoints.web.address=:8000/tcp",
-        "--api.dashboard=true",
-        "--ping=true",
-        "--metrics.prometheus=true",
-        "--metrics.prometheus.entrypoint=metrics",
-        f"--metrics.prometheus.buckets={TRAEFIK_BUCKETS}",
-        "--metrics.prometheus.addServicesLabels=true",
-        "--metrics.prometheus.addEntryPointsLabels=true",
-        "--metrics.prometheus.addRoutersLabels=true",
-        "--providers.kubernetescrd",
-        "--providers.kubernetescrd.allowEmptyServices=true",
-        "--providers.kubernetesingress",
-        "--log.level=INFO",
-    ]
     ports = [
-        {"name": "metrics", "containerPort": 9100, "protocol": "TCP"},
-        {"name": "traefik", "containerPort": 8080, "protocol": "TCP"},
-        {"name": "web", "containerPort": 8000, "protocol": "TCP"},
+        {"name": entry, "containerPort": int(port["port"]), "protocol": "TCP"}
+        for entry, port in sorted(install.ports.items())
     ]
-    probe = {"httpGet": {"path": "/ping", "port": 8080}, "periodSeconds": 2, "failureThreshold": 1}
+    ping_port = int(install.ports["traefik"]["port"])
+    probe = {
+        "httpGet": {"path": "/ping", "port": ping_port},
+        "periodSeconds": 2,
+        "failureThreshold": 1,
+    }
     container = {
         "name": "traefik",
-        "image": TRAEFIK_IMAGE,
-        "args": args,
+        "image": install.image,
+        "args": install.args(),
         "ports": ports,
         "readinessProbe": probe,
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     deployment = _deployment(
-        "traefik",
-        TRAEFIK_NS,
+        name,
+        namespace,
         labels,
         uid=65532,
         container=container,
+        annotations=install.pod_annotations,
         terminationGracePeriodSeconds=60,
         volumes=[{"name": "tmp", "emptyDir": {}}],
+        **install.pod_spec,
     )
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta("traefik", TRAEFIK_NS, **labels),
+        "metadata": _meta(name, namespace, **labels),
         "spec": {
-            "type": "LoadBalancer",
+            **install.service_spec,
             "selector": labels,
-            "ports": [{"name": "web", "port": 80, "targetPort": "web", "protocol": "TCP"}],
+            "ports": [
+                {"name": entry, "port": port, "targetPort": entry, "protocol": "TCP"}
+                for entry, port in install.exposed_ports
+            ],
         },
     }
-    return [_namespace(TRAEFIK_NS), *_rbac("traefik", TRAEFIK_NS, rules), deployment, service]
+    return [_namespace(namespace), *_rbac(name, namespace, rules), deployment, service]
 
 
-def flagger() -> list[Manifest]:
+def flagger(namespace: str, metrics_server: str) -> list[Manifest]:
+    """Flagger in `namespace`, reading the stack's Prometheus at `metrics_server`."""
     labels = {"app.kubernetes.io/name": "flagger", "app.kubernetes.io/instance": "flagger"}
     everything = ["*"]
     rules = [
@@ -221,14 +212,14 @@ def flagger() -> list[Manifest]:
             "./flagger",
             "-log-level=info",
             "-mesh-provider=traefik",
-            f"-metrics-server={METRICS_SERVER}",
+            f"-metrics-server={metrics_server}",
             "-enable-config-tracking=true",
         ],
         "ports": [{"name": "http", "containerPort": 8080}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
     }
-    deployment = _deployment("flagger", FLAGGER_NS, labels, uid=10001, container=container)
-    return [_namespace(FLAGGER_NS), *_rbac("flagger", FLAGGER_NS, rules), deployment]
+    deployment = _deployment(FLAGGER_RELEASE, namespace, labels, uid=10001, container=container)
+    return [_namespace(namespace), *_rbac(FLAGGER_RELEASE, namespace, rules), deployment]
 
 
 def _deployment(
@@ -238,6 +229,7 @@ def _deployment(
     *,
     uid: int,
     container: dict[str, Any],
+    annotations: dict[str, str] | None = None,
     **pod_spec: Any,
 ) -> Manifest:
     """One replica under its own service account, non-root as `uid`, with the
@@ -250,7 +242,10 @@ def _deployment(
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {
+                    "labels": labels,
+                    **({"annotations": annotations} if annotations else {}),
+                },
                 "spec": {
                     "serviceAccountName": name,
                     "securityContext": {"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": True},

@@ -93,6 +93,8 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
         ),
         # traefik: its entrypoint script runs `traefik "$@"` when args start with "-".
         ImageRow("docker.io/traefik:*", ("traefik",), aliases={"traefik": traefik}),
+        # k3s's bundled Traefik (cluster.traefik_install): the same image, mirrored by Rancher.
+        ImageRow("rancher/mirrored-library-traefik:*", ("traefik",), aliases={"traefik": traefik}),
     ]
 
 

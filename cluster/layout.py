@@ -83,6 +83,16 @@ class Paths:
         return self.root / "created-mountpoints"
 
     @property
+    def synthesized(self) -> Path:
+        """The profile's values file synthesized (`up --values`), the folder applied."""
+        return self.root / "synthesized"
+
+    @property
+    def profile(self) -> Path:
+        """Which values file the running cluster was brought up with."""
+        return self.root / "profile.json"
+
+    @property
     def modes(self) -> Path:
         """Directory modes `up` widened (o+x) so pods can reach the project."""
         return self.root / "widened-modes"

@@ -17,13 +17,14 @@ from pathlib import Path
 from cluster import addons, command_lines, layout, netns, node, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
+from cluster.profile import ClusterProfile, default_profile, running_profile, synthesized_profile
+from cluster.traefik_install import traefik_for
+from stack.config import ConfigError
 
 Say = Callable[[str], None]
 PROJECT = Path(__file__).resolve().parent.parent
-DIST = PROJECT / "dist"
 POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey")
 NODE_PROGRAM = "kubelet"
-CANARY = ("sre-demo", "order-api")
 
 
 class ClusterError(RuntimeError):
@@ -55,8 +56,9 @@ def dead_components() -> list[str]:
     return sorted(n for n, pid in recorded.items() if not supervisor.alive(pid))
 
 
-def up(say: Say = print, timeout: float = 240) -> float:
-    """Bring the cluster up with dist/ applied; returns the seconds until Initialized."""
+def up(say: Say = print, timeout: float = 240, values_file: Path | None = None) -> float:
+    """Bring the cluster up with the profile applied: dist/, or `values_file`
+    synthesized into the run directory. Returns the seconds until Initialized."""
     started = time.monotonic()
     _prerequisites()
     if is_running():
@@ -64,16 +66,34 @@ def up(say: Say = print, timeout: float = 240) -> float:
         down(say=lambda _line: None)
     p = paths()
     try:
+        profile = _profile(p, values_file, say)
         _start(p, say, started)
-        _install(p, say, started)
-        _wait_canary(say, started, timeout)
+        _install(p, profile, say, started)
+        _wait_canary(profile, say, started, timeout)
     except BaseException:
         say("cluster: up failed, stopping everything it started")
         down(say=lambda _line: None)
         raise
     elapsed = time.monotonic() - started
-    say(f"cluster: up, Canary {CANARY[0]}/{CANARY[1]} Initialized after {elapsed:.1f} s")
+    canary = f"{profile.namespace}/{profile.app.name}"
+    say(f"cluster: up, Canary {canary} Initialized after {elapsed:.1f} s")
     return elapsed
+
+
+def _profile(p: Paths, values_file: Path | None, say: Say) -> ClusterProfile:
+    """The run directory, and in it the profile's synthesized folder and its record."""
+    p.root.mkdir(parents=True)
+    os.chmod(p.root, 0o755)
+    try:
+        if values_file is None:
+            profile = default_profile()
+        else:
+            say(f"cluster: synthesizing {values_file} into {p.synthesized}")
+            profile = synthesized_profile(values_file, p.synthesized)
+    except ConfigError as error:
+        raise ClusterError(f"configuration error: {error}") from None
+    p.profile.write_text(profile.record())
+    return profile
 
 
 def _progress(say: Say, started: float, line: str) -> None:
@@ -115,8 +135,6 @@ def _node_binary(say: Say) -> Path:
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
     kubelet_bin = _node_binary(say)
-    p.root.mkdir(parents=True)
-    os.chmod(p.root, 0o755)
     _copy_programs(p, tools, kubelet_bin)
     # The project (its virtualenv) and the interpreter the virtualenv links to.
     _widen_modes(p, [PROJECT, Path(sys.executable).resolve()])
@@ -223,7 +241,7 @@ def apply(manifests: list[addons.Manifest], *extra: str) -> str:
     return kubectl("apply", *extra, "-f", "-", input=doc).stdout
 
 
-def _install(p: Paths, say: Say, started: float) -> None:
+def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> None:
     from toolchain import crds
 
     apply(addons.kube_dns())
@@ -231,30 +249,39 @@ def _install(p: Paths, say: Say, started: float) -> None:
     kubectl("apply", "--server-side", *crd_args)
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     _progress(say, started, "Flagger and Traefik CRDs established")
-    apply(addons.traefik())
-    apply(addons.flagger())
-    _progress(say, started, "Traefik (namespace traefik) and Flagger (flagger-system) applied")
-    # README, "3. The stack", step by step.
-    kubectl("apply", "-f", str(DIST / "00-namespace.k8s.yaml"))
+    try:
+        traefik = traefik_for(profile)
+    except ConfigError as error:
+        raise ClusterError(f"{profile.manifests}: HelmChartConfig: {error}") from None
+    apply(addons.traefik(traefik))
+    apply(addons.flagger(profile.flagger_namespace, profile.prometheus_url))
+    _progress(
+        say,
+        started,
+        f"Traefik {traefik.image} (namespace {traefik.namespace}) and Flagger "
+        f"({profile.flagger_namespace}) applied",
+    )
+    # README, "The stack", step by step.
+    kubectl("apply", "-f", str(profile.namespace_file))
     kubectl(
         "-n",
-        "sre-demo",
+        profile.namespace,
         "create",
         "secret",
         "generic",
-        "grafana-admin",
+        profile.config.monitoring.grafana_admin_secret,
         "--from-literal=admin-user=admin",
         f"--from-literal=admin-password={secrets.token_urlsafe(24)}",
     )
-    kubectl("apply", "-f", str(DIST))
-    _progress(say, started, "kubectl apply -f dist/ done")
+    kubectl("apply", "-f", str(profile.manifests))
+    _progress(say, started, f"kubectl apply -f {profile.manifests} done")
 
 
-def _wait_canary(say: Say, started: float, timeout: float) -> None:
+def _wait_canary(profile: ClusterProfile, say: Say, started: float, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        line = _snapshot()
+        line = _snapshot(profile)
         if line != last:
             _progress(say, started, line)
             last = line
@@ -264,14 +291,14 @@ def _wait_canary(say: Say, started: float, timeout: float) -> None:
     raise ClusterError(f"the Canary was not Initialized within {timeout:.0f} s ({last})")
 
 
-def _snapshot() -> str:
+def _snapshot(profile: ClusterProfile) -> str:
     phase = (
         kubectl(
             "-n",
-            CANARY[0],
+            profile.namespace,
             "get",
             "canary",
-            CANARY[1],
+            profile.app.name,
             "-o",
             "jsonpath={.status.phase}",
             check=False,
@@ -330,12 +357,13 @@ def status(say: Say = print) -> int:
         say("cluster: not running (python -m cluster up)")
         return 1
     dead = dead_components()
+    profile = running_profile()
     if dead:
         say(f"cluster: {', '.join(dead)} exited; `python -m cluster up` starts it afresh")
     for args in (
         ("get", "nodes", "-o", "wide"),
         ("get", "pods", "-A", "-o", "wide"),
-        ("-n", CANARY[0], "get", "canary"),
+        ("-n", profile.namespace, "get", "canary"),
     ):
         try:
             say(kubectl(*args).stdout.rstrip())

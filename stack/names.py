@@ -36,6 +36,12 @@ LOADTESTER = "flagger-loadtester"
 # Traefik appends the provider that produced a service to its metrics label.
 KUBERNETES_CRD_PROVIDER = "@kubernetescrd"
 PRIMARY = "primary"
+# k3s's HelmChartConfig: it must carry the name and namespace of k3s's HelmChart
+# for its bundled Traefik (kube-system also holds k3s's metrics-server).
+HELM_CHART_CONFIG_API = "helm.cattle.io/v1"
+HELM_CHART_CONFIG = "HelmChartConfig"
+K3S_TRAEFIK_CHART = "traefik"
+K3S_SYSTEM_NAMESPACE = "kube-system"
 CANARY = "canary"
 TRACKS = (PRIMARY, CANARY)
 

@@ -34,12 +34,13 @@ CLUSTER_TIER = (
     "tests/rehearsal/test_rehearsal_flagger_engine.py",
     "tests/rehearsal/test_rehearsal_netns_live.py",
 )
+# Files of those folders that start nothing (named *units.py).
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path.relative_to(ROOT).as_posix()
-        if path.startswith(CLUSTER_TIER) and not path.endswith("test_units.py"):
+        if path.startswith(CLUSTER_TIER) and not path.endswith("units.py"):
             item.add_marker(pytest.mark.cluster)
 
 

@@ -26,7 +26,9 @@ import yaml
 from order_api.settings import ENV_FAULT_DELAY_MS, ENV_FAULT_ERROR_RATE
 from rehearsal.spec.duration_text import parse_duration
 from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
+from stack.names import ERROR_RATE
 from stack.validation import MIN_ANALYSIS_INTERVAL_S
+from synth.manifest_files import file_holding
 
 VALUES_FILE = "rehearsal-values.yaml"
 MIN_SCRAPE_S = 2
@@ -193,9 +195,7 @@ def _canary_docs(path: Path) -> tuple[list[Any], dict[str, Any]]:
 RACE_MARGIN_S = 2
 
 
-def without_load_start(
-    folder: Path, *, canary_file: str = "30-canary.k8s.yaml", margin_s: int = RACE_MARGIN_S
-) -> None:
+def without_load_start(folder: Path, *, margin_s: int = RACE_MARGIN_S) -> None:
     """The Canary as it was before the load-test fix: no pre-rollout `load-test-start`,
     so its first analysis has no traffic, and only the rollout `load-test` `hey`,
     whose next call the loadtester drops while it still runs (every second window
@@ -207,7 +207,7 @@ def without_load_start(
     each race: the interval grows to the longest metric window + 2 margins, and
     hey runs interval + margin. So the next call surely finds hey running and is
     dropped, and the window after it surely starts after hey's last request."""
-    path = folder / canary_file
+    path = file_holding(folder, "Canary")
     docs, canary = _canary_docs(path)
     analysis = canary["spec"]["analysis"]
     window = max(round(parse_duration(str(m["interval"]))) for m in analysis["metrics"])
@@ -229,12 +229,10 @@ def without_load_start(
 FAILING_QUERY = "sum(rate(http_requests_total[{{ interval }}])) by ("
 
 
-def with_failing_query(
-    folder: Path, *, metric: str = "error-rate", canary_file: str = "30-canary.k8s.yaml"
-) -> None:
+def with_failing_query(folder: Path, *, metric: str = ERROR_RATE) -> None:
     """The Canary with one template metric's query broken, to show what Flagger does
     when a metric query errors (a failed check, as for no values)."""
-    path = folder / canary_file
+    path = file_holding(folder, "Canary")
     docs, canary = _canary_docs(path)
     metrics = canary["spec"]["analysis"]["metrics"]
     ref = next((m.get("templateRef") for m in metrics if m["name"] == metric), None)

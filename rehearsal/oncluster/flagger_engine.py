@@ -48,14 +48,11 @@ from rehearsal.spec.canary_spec import Canary, SpecError, ingress_host, load_can
 from rehearsal.spec.flagger_analysis import Status
 from rehearsal.spec.scenarios import SCENARIOS
 from rehearsal.spec.webhook_commands import CONTRACT_ORDER
-from stack.config import ConfigError, StackConfig, load_config
+from stack.config import VALUES_ENV, ConfigError, StackConfig, load_config
 from stack.names import app_names
+from synth.manifest_files import file_holding, objects_in
 
 POLL_S = 1.0
-WORKLOAD_FILE = "20-order-api.k8s.yaml"  # the Deployment whose change is the new revision
-FLAGGER_NAMESPACE, FLAGGER_DEPLOYMENT = "flagger-system", "flagger"
-TRAEFIK_NAMESPACE, TRAEFIK_SERVICE = "traefik", "traefik"
-PROMETHEUS_DEPLOYMENT = "prometheus"
 # The measuring client: a customer's steady trickle, bounded in rate and time.
 CLIENT_RATE = 10.0
 CLIENT_WORKERS = 2
@@ -112,20 +109,34 @@ def _get(*args: str) -> Any:
     return json.loads(_kubectl("get", *args, "-o", "json"))
 
 
-def ensure_cluster(say: Callable[[str], None]) -> float:
-    """Seconds spent bringing the cluster up (0 when it was running)."""
+def profile_values_file(env: Mapping[str, str]) -> Path | None:
+    """The values file the rehearsal's production settings come from (None: dist/'s)."""
+    return Path(env[VALUES_ENV]).resolve() if env.get(VALUES_ENV) else None
+
+
+def ensure_cluster(say: Callable[[str], None], values_file: Path | None = None) -> float:
+    """Seconds spent bringing the cluster up with `values_file`'s profile (0 when it
+    was running with it)."""
     from cluster import lifecycle
+    from cluster.profile import running_values_file
 
     if lifecycle.is_running():
         dead = lifecycle.dead_components()
-        if not dead and _api_ready():
+        other = running_values_file() != values_file
+        if not dead and not other and _api_ready():
             return 0.0
-        why = f"{', '.join(dead)} exited" if dead else "its API server does not answer"
+        why = (
+            f"{', '.join(dead)} exited"
+            if dead
+            else f"with the profile {running_values_file() or 'dist/'}"
+            if other
+            else "its API server does not answer"
+        )
         say(f"cluster: running, but {why}; bringing it up afresh (python -m cluster up)")
     else:
         say("cluster: not running; bringing it up (python -m cluster up)")
     try:
-        return lifecycle.up(say, timeout=300)
+        return lifecycle.up(say, timeout=300, values_file=values_file)
     except lifecycle.ClusterError as exc:
         raise EngineError(f"the local cluster did not come up: {exc}") from None
 
@@ -173,11 +184,40 @@ def _apply(folder: Path, *, skip: str | None = None) -> None:
     _kubectl("apply", *args)
 
 
+def workload_file(folder: Path, config: StackConfig) -> str:
+    """The file with the app's Deployment: its change is the new revision."""
+    return file_holding(folder, "Deployment", config.app.name).name
+
+
+def prometheus_deployment(folder: Path, config: StackConfig) -> str:
+    """The Deployment beside the Prometheus Service in the synthesized folder."""
+    path = file_holding(folder, "Service", config.monitoring.prometheus_service)
+    names = [o["metadata"]["name"] for o in objects_in(path) if o.get("kind") == "Deployment"]
+    if len(names) != 1:
+        raise EngineError(f"{path}: expected one Prometheus Deployment, found {names}")
+    return str(names[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlaggerInstall:
+    """Where the cluster's Flagger runs: its log is what the watcher reads."""
+
+    namespace: str
+    deployment: str
+
+
+def flagger_install(config: StackConfig) -> FlaggerInstall:
+    from cluster.addons import FLAGGER_RELEASE
+
+    return FlaggerInstall(namespace=config.monitoring.flagger_namespace, deployment=FLAGGER_RELEASE)
+
+
 @dataclass
 class Watcher:
     """Reads the Canary, Flagger's log, the weights and the gauges; builds ticks."""
 
     canary: Canary
+    flagger: FlaggerInstall
     prometheus: ClusterPrometheus
     counter: LoadCounter
     started_at: float  # unix time of the apply
@@ -200,7 +240,9 @@ class Watcher:
         return watch.canary_status(_get("-n", self.canary.namespace, "canary", self.canary.name))
 
     def log_lines(self) -> list[watch.LogLine]:
-        text = _kubectl("logs", "-n", FLAGGER_NAMESPACE, f"deployment/{FLAGGER_DEPLOYMENT}")
+        text = _kubectl(
+            "logs", "-n", self.flagger.namespace, f"deployment/{self.flagger.deployment}"
+        )
         return [
             line
             for line in watch.flagger_log_lines(text, self.key)
@@ -311,7 +353,7 @@ class Prepared:
 def prepare_release(run: FlaggerRun, workdir: Path, *, scenario_env: Mapping[str, str]) -> Prepared:
     """Synthesize the release into `workdir/release` and read its Canary."""
     env = dict(os.environ)
-    production = load_config()
+    production = load_config(env=env)
     times = time_settings(production)
     primary_version, target_version = current_versions(production)
     version = new_version(
@@ -368,11 +410,27 @@ def _compression_text(prepared: Prepared) -> str:
     )
 
 
-def _service_address(namespace: str, name: str, port: int) -> str:
-    ip = _kubectl("get", "-n", namespace, "service", name, "-o", "jsonpath={.spec.clusterIP}")
-    if not ip.strip():
+def _service_address(namespace: str, name: str, port: int | str) -> str:
+    """ClusterIP:port of a Service; a port given by name is looked up in its spec."""
+    spec = _get("-n", namespace, "service", name).get("spec") or {}
+    ip = str(spec.get("clusterIP") or "")
+    if not ip:
         raise EngineError(f"Service {namespace}/{name} has no ClusterIP")
-    return f"{ip.strip()}:{port}"
+    if isinstance(port, str):
+        numbers = [p["port"] for p in spec.get("ports") or [] if p.get("name") == port]
+        if not numbers:
+            raise EngineError(f"Service {namespace}/{name} has no port named {port}")
+        port = int(numbers[0])
+    return f"{ip}:{port}"
+
+
+def traefik_address(config: StackConfig) -> str:
+    """The Service of the Traefik that serves users, at its entry point's port."""
+    return _service_address(
+        config.monitoring.traefik_namespace,
+        config.ingress.traefik_service,
+        config.ingress.entry_point,
+    )
 
 
 def _wait_idle(canary: Canary, say: Callable[[str], None], timeout: float) -> None:
@@ -396,13 +454,15 @@ def _applied_interval(canary: Canary) -> str:
     return str(((doc.get("spec") or {}).get("analysis") or {}).get("interval", ""))
 
 
-def _wait_prometheus(prometheus: ClusterPrometheus, canary: Canary, timeout: float) -> None:
+def _wait_prometheus(
+    prometheus: ClusterPrometheus, canary: Canary, deployment: str, timeout: float
+) -> None:
     _kubectl(
         "-n",
         canary.namespace,
         "rollout",
         "status",
-        f"deployment/{PROMETHEUS_DEPLOYMENT}",
+        f"deployment/{deployment}",
         f"--timeout={int(timeout)}s",
         timeout=timeout + 10,
     )
@@ -432,7 +492,7 @@ def rehearse_on_flagger(
     from cluster.layout import NETNS
 
     started = time.monotonic()
-    cluster_s = ensure_cluster(announce)
+    cluster_s = ensure_cluster(announce, profile_values_file(os.environ))
     executor = NetnsExecutor(NETNS, workers=2)
     with tempfile.TemporaryDirectory(prefix="rehearsal-flagger-") as tmp:
         prepared = prepare_release(run, Path(tmp), scenario_env=scenario_env)
@@ -458,13 +518,19 @@ def rehearse_on_flagger(
             _wait_idle(canary, announce, timeout=600)
             interval_before = _applied_interval(canary)
             applied = time.monotonic()
-            _apply(prepared.folder, skip=WORKLOAD_FILE)
-            _wait_prometheus(prometheus, canary, timeout=120)
+            production = prepared.production
+            _apply(prepared.folder, skip=workload_file(prepared.folder, production))
+            _wait_prometheus(
+                prometheus,
+                canary,
+                prometheus_deployment(prepared.folder, production),
+                timeout=120,
+            )
             if interval_before != canary.interval:
                 # Flagger restarts the Canary's job on a new interval at its next control
                 # loop (every 10 s); before that the old interval would time the first tick.
                 time.sleep(max(0.0, applied + CONTROL_LOOP_S + 1 - time.monotonic()))
-            traefik = _service_address(TRAEFIK_NAMESPACE, TRAEFIK_SERVICE, 80)
+            traefik = traefik_address(production)
             outcome.startup_s = time.monotonic() - started
             announce(
                 f"cluster {'up' if cluster_s else 'reused'}"
@@ -486,6 +552,7 @@ def rehearse_on_flagger(
             )
             watcher = Watcher(
                 canary=canary,
+                flagger=flagger_install(production),
                 prometheus=prometheus,
                 counter=counter,
                 started_at=outcome.analysis_started_at,
@@ -500,7 +567,8 @@ def rehearse_on_flagger(
                     raise EngineError(
                         f"Flagger reached no verdict within {budget:.0f} s "
                         f"(phase {watcher.canary_status().phase}); "
-                        "see python -m cluster kubectl -n sre-demo describe canary"
+                        f"see python -m cluster kubectl -n {canary.namespace} describe "
+                        f"canary {canary.name}"
                     )
                 time.sleep(POLL_S)
             outcome.verdict_at = time.time()

@@ -15,14 +15,14 @@ import yaml
 from constructs import Construct
 
 from stack.config import StackConfig
-from stack.names import component_labels
+from stack.names import (
+    HELM_CHART_CONFIG,
+    HELM_CHART_CONFIG_API,
+    K3S_SYSTEM_NAMESPACE,
+    K3S_TRAEFIK_CHART,
+    component_labels,
+)
 from synth.custom_resource import custom_resource
-
-HELM_CHART_CONFIG_API = "helm.cattle.io/v1"
-HELM_CHART_CONFIG = "HelmChartConfig"
-# k3s's HelmChart for its Traefik: the HelmChartConfig must carry its name and namespace.
-K3S_TRAEFIK_CHART = "traefik"
-K3S_SYSTEM_NAMESPACE = "kube-system"
 
 
 def traefik_values(config: StackConfig) -> dict[str, Any]:

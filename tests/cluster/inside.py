@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster import netns
+from cluster.client import get_json
 
 # Runs inside the namespace: sends the requests (bounded: a fixed list, a
 # timeout each) with a few threads, prints one JSON result per request.
@@ -104,3 +105,20 @@ def dns(name: str, server: str) -> tuple[int, int, float]:
         check=True,
     ).stdout.split()
     return int(out[0]), int(out[1]), float(out[2])
+
+
+ORDER = json.dumps({"item": "settings-test", "quantity": 1})
+
+
+def order_through_traefik(namespace: str, service: str, port: str, host: str) -> Response:
+    """An order sent to the Traefik Service, retried while the route is being wired."""
+    spec = get_json("service", service, "-n", namespace)["spec"]
+    number = next(p["port"] for p in spec["ports"] if p["name"] == port)
+    url = f"http://{spec['clusterIP']}:{number}/api/order"
+    headers = {"Host": host, "Content-Type": "application/json"}
+    deadline = time.monotonic() + 30
+    response = post(url, ORDER, **headers)
+    while response.status != 201 and time.monotonic() < deadline:
+        time.sleep(1)
+        response = post(url, ORDER, **headers)
+    return response

@@ -15,6 +15,8 @@ import pytest
 
 from cluster import addons, command_lines, images, layout, node
 from cluster.lifecycle import NODE_PROGRAM
+from cluster.profile import default_profile
+from cluster.traefik_install import README_BUCKETS, traefik_for
 from tests.support.prerequisites import IN_CI
 from toolchain.components import BY_NAME, LOCAL_ROOT
 
@@ -45,6 +47,7 @@ def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
         "ghcr.io/fluxcd/flagger-loadtester:*",
         "ghcr.io/fluxcd/flagger:*",
         "docker.io/traefik:*",
+        "rancher/mirrored-library-traefik:*",
     ]
     assert not any("grafana" in p for p in patterns)
     # The project's own programs exist in this virtualenv.
@@ -69,18 +72,27 @@ def test_order_api_row_matches_the_dockerfile():
 
 def test_addons_match_the_readme_helm_values():
     readme = (ROOT / "README.md").read_text()
+    profile = default_profile()
     buckets = re.search(r"metrics\.prometheus\.buckets=([0-9.\\,]+)'", readme)
-    assert buckets and buckets.group(1).replace("\\", "") == addons.TRAEFIK_BUCKETS
-    assert f"metricsServer={addons.METRICS_SERVER}" in readme
-    args = addons.traefik()[-2]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert f"--metrics.prometheus.buckets={addons.TRAEFIK_BUCKETS}" in args
+    assert buckets and buckets.group(1).replace("\\", "") == README_BUCKETS
+    assert f"metricsServer={profile.prometheus_url}" in readme
+    traefik = addons.traefik(traefik_for(profile))
+    args = traefik[-2]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--metrics.prometheus.buckets={README_BUCKETS}" in args
     assert "--metrics.prometheus.addServicesLabels=true" in args
     assert "--providers.kubernetescrd" in args and "--entryPoints.web.address=:8000/tcp" in args
-    service = addons.traefik()[-1]
-    assert service["metadata"]["name"] == "traefik" and service["spec"]["ports"][0]["port"] == 80
-    command = addons.flagger()[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
+    service = traefik[-1]
+    assert service["metadata"] == {
+        "name": "traefik",
+        "namespace": "traefik",
+        "labels": service["spec"]["selector"],
+    }
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("web", 80)]
+    flagger = addons.flagger(profile.flagger_namespace, profile.prometheus_url)
+    command = flagger[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert flagger[-1]["metadata"]["namespace"] == "flagger-system"
     assert "-mesh-provider=traefik" in command
-    assert f"-metrics-server={addons.METRICS_SERVER}" in command
+    assert f"-metrics-server={profile.prometheus_url}" in command
 
 
 def test_coredns_forwards_nothing(tmp_path):
@@ -152,7 +164,8 @@ def test_the_cluster_tests_run_in_the_order_their_markers_ask():
     )  # fmt: skip
     files = [line.split("::")[0] for line in run.stdout.splitlines() if "::" in line]
     assert run.returncode == 0 and files, run.stdout + run.stderr
-    own = {i for i, f in enumerate(files) if f.endswith("test_lifecycle_live.py")}
+    own_files = ("test_lifecycle_live.py", "test_settings_live.py", "test_k3s_profile_live.py")
+    own = {i for i, f in enumerate(files) if f.endswith(own_files)}
     kills = {i for i, f in enumerate(files) if f.endswith("test_node_death_live.py")}
     assert own == set(range(len(own))) and len(own) >= 3
     assert kills == {len(files) - 1}
