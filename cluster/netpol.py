@@ -23,6 +23,8 @@ TOP_CHAINS = ("KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT")
 # Appended to each top chain by the first full sync's iptables-restore: its
 # presence means the controller has written the filter table once.
 SYNCED_MARK = "rule to explicitly ACCEPT traffic that comply to network policies"
+# The controller's one rule of ours (--kube-proxy-first), by its comment.
+PROXY_FIRST_COMMENT = "kube-proxy's service rules first, as k3s orders them"
 # Bridged pod-to-pod packets reach iptables only with this on.
 BRIDGE_NF_SYSCTL = "net.bridge.bridge-nf-call-iptables"
 NODE_PORT_RANGE = "30000-32767"
@@ -42,6 +44,10 @@ def argv(tool: Path, p: Paths) -> list[str]:
         f"--hostname-override={layout.NODE_NAME}",
         f"--service-cluster-ip-range={layout.SERVICE_CIDR}",
         f"--node-port-range={NODE_PORT_RANGE}",
+        # kube-proxy's REJECT of a Service without endpoints before the
+        # policies' ACCEPT, in the order k3s's build of kube-router keeps
+        # (toolchain/netpol/main.go says why).
+        "--kube-proxy-first",
     ]
 
 

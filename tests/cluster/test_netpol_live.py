@@ -9,6 +9,7 @@ no policy admits stands for any other workload of the cluster.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -236,7 +237,7 @@ def test_dns_works_from_a_pod(probe, config: StackConfig):
     assert pod_netns.dns(probe, name, layout.DNS_SERVICE_IP) == (0, 1)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def service_without_endpoints(cluster, config: StackConfig) -> Iterator[str]:
     service = {
         "apiVersion": "v1",
@@ -269,3 +270,24 @@ def test_kube_proxy_rules_survive_the_controller(probe, service_without_endpoint
     from_node = pod_netns.connect_from_node(service_without_endpoints, port)
     for result in (from_pod, from_node):
         assert result.result == "ECONNREFUSED" and result.seconds < 1, (from_pod, from_node)
+
+
+def _proxy_first_rule() -> list[str]:
+    listed = netns.run_inside("iptables", "-S", "KUBE-ROUTER-FORWARD").stdout.splitlines()
+    (rule,) = [line for line in listed if netpol.PROXY_FIRST_COMMENT in line]
+    return shlex.split(rule)  # ["-A", "KUBE-ROUTER-FORWARD", ...]
+
+
+def test_without_kube_proxy_first_the_pod_is_not_rejected(probe, service_without_endpoints, config):
+    """Why the controller puts kube-proxy's rules first: without that jump,
+    kube-router v2.1.0 ACCEPTs the pod's packet before kube-proxy's REJECT."""
+    port = config.app.service_port
+    rule = _proxy_first_rule()
+    netns.run_inside("iptables", "-D", *rule[1:])
+    try:
+        bypassed = pod_netns.connect(probe, service_without_endpoints, port, timeout=2)
+    finally:
+        netns.run_inside("iptables", "-I", rule[1], "1", *rule[2:])
+    assert bypassed.result != "ECONNREFUSED", bypassed
+    assert _proxy_first_rule() == rule
+    assert pod_netns.connect(probe, service_without_endpoints, port).result == "ECONNREFUSED"

@@ -9,6 +9,15 @@
 // and the ipsets of the network namespace it runs in equal to the policies of
 // the pods on its node (pods whose status.hostIP is the node's InternalIP).
 //
+// One rule is ours (--kube-proxy-first): kube-router v2.1.0 ends its
+// KUBE-ROUTER-FORWARD chain, which it keeps first in FORWARD, with an ACCEPT
+// of every packet the policies allow, so kube-proxy's FORWARD rules (the
+// REJECT of a Service without endpoints) never see a pod's packets. k3s's
+// build of kube-router appends that ACCEPT to the built-in chains instead,
+// after kube-proxy's. The same order here: a jump to kube-proxy's
+// KUBE-SERVICES for new connections, first in KUBE-ROUTER-FORWARD, written
+// before the controller's first sync, which keeps it (it restores what it saved).
+//
 // Usage: kube-router-netpol --kubeconfig FILE --hostname-override NODE
 //
 //	--service-cluster-ip-range CIDR [--node-port-range A-B] [--sync-period D] [-v N]
@@ -28,6 +37,7 @@ import (
 	"github.com/cloudnativelabs/kube-router/v2/pkg/healthcheck"
 	"github.com/cloudnativelabs/kube-router/v2/pkg/options"
 	"github.com/cloudnativelabs/kube-router/v2/pkg/utils"
+	v1core "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -49,6 +59,7 @@ type settings struct {
 	serviceCIDR string
 	nodePorts   string
 	syncPeriod  time.Duration
+	proxyFirst  bool
 	showVersion bool
 }
 
@@ -61,6 +72,8 @@ func parseFlags() settings {
 	flag.StringVar(&s.nodePorts, "node-port-range", "30000-32767", "the NodePort range")
 	flag.DurationVar(&s.syncPeriod, "sync-period", 5*time.Minute,
 		"full resync of the filter table besides the one each change triggers")
+	flag.BoolVar(&s.proxyFirst, "kube-proxy-first", false,
+		"run kube-proxy's KUBE-SERVICES before the policies' ACCEPT (k3s's order)")
 	flag.BoolVar(&s.showVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	return s
@@ -118,6 +131,48 @@ func check(s settings) error {
 	return nil
 }
 
+const (
+	forwardChain       = "KUBE-ROUTER-FORWARD" // kube-router's, first in FORWARD
+	proxyServicesChain = "KUBE-SERVICES"       // kube-proxy's, in the filter table
+	proxyWait          = 60 * time.Second
+)
+
+// proxyFirstRule is the jump that puts kube-proxy's service rules before the
+// policies' ACCEPT (see the package comment).
+var proxyFirstRule = []string{
+	"-m", "comment", "--comment", "kube-proxy's service rules first, as k3s orders them",
+	"-m", "conntrack", "--ctstate", "NEW", "-j", proxyServicesChain,
+}
+
+// putKubeProxyFirst writes proxyFirstRule once kube-proxy has made its chain.
+func putKubeProxyFirst(ipt utils.IPTablesHandler) error {
+	deadline := time.Now().Add(proxyWait)
+	for {
+		found, err := ipt.ChainExists("filter", proxyServicesChain)
+		if err != nil {
+			return err
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kube-proxy made no %s chain within %s", proxyServicesChain, proxyWait)
+		}
+		time.Sleep(time.Second)
+	}
+	if found, err := ipt.ChainExists("filter", forwardChain); err != nil {
+		return err
+	} else if !found {
+		if err := ipt.NewChain("filter", forwardChain); err != nil {
+			return err
+		}
+	}
+	if found, err := ipt.Exists("filter", forwardChain, proxyFirstRule...); err != nil || found {
+		return err
+	}
+	return ipt.Insert("filter", forwardChain, 1, proxyFirstRule...)
+}
+
 // drain consumes the controller's heartbeats; nothing else reads them here.
 func drain(beats <-chan *healthcheck.ControllerHeartbeat, stop <-chan struct{}) {
 	for {
@@ -154,6 +209,11 @@ func run(s settings) error {
 	iptablesHandlers, ipsetHandlers, err := netpol.NewIPTablesHandlers(config)
 	if err != nil {
 		return err
+	}
+	if s.proxyFirst {
+		if err := putKubeProxyFirst(iptablesHandlers[v1core.IPv4Protocol]); err != nil {
+			return fmt.Errorf("--kube-proxy-first: %w", err)
+		}
 	}
 	controller, err := netpol.NewNetworkPolicyController(client, config, pods, policies, namespaces,
 		&sync.Mutex{}, iptablesHandlers, ipsetHandlers)
