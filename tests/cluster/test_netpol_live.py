@@ -166,8 +166,8 @@ def test_the_controller_is_firewall_only(cluster):
 def test_a_pod_no_policy_admits_cannot_connect_to_order_api(probe, config: StackConfig):
     names = app_names(config)
     port = config.app.container_port
-    pods = _pods(config.namespace, {"matchExpressions": [
-        {"key": "app", "operator": "In", "values": names.all_tracks}]})  # fmt: skip
+    tracks = {"matchExpressions": [{"key": "app", "operator": "In", "values": names.all_tracks}]}
+    pods = [p for p in _pods(config.namespace, tracks) if _ready(p)]
     assert pods
     for pod in pods:
         ip = pod["status"]["podIP"]
