@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, command_lines, layout, netns, node, pki, supervisor
+from cluster import addons, command_lines, layout, netns, netpol, node, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 from cluster.profile import ClusterProfile, default_profile, running_profile, synthesized_profile
@@ -34,7 +34,7 @@ class ClusterError(RuntimeError):
 def _prerequisites() -> None:
     if os.geteuid() != 0:
         raise ClusterError("the local cluster needs root (network namespaces, mounts, iptables)")
-    for tool in ("ip", "iptables", "openssl", "go"):
+    for tool in ("ip", "iptables", "openssl", "go", netpol.IPSET):
         if shutil.which(tool) is None:
             raise ClusterError(f"{tool} not found: install the Debian packages in the README")
     for plugin in ("bridge", "host-local", "loopback"):
@@ -119,15 +119,15 @@ def _tools() -> dict[str, Path]:
         raise ClusterError(str(error)) from error
 
 
-def _node_binary(say: Say) -> Path:
-    """The kubelet of the current sources: the toolchain builds it after an edit."""
+def _node_binary(say: Say, program: str = NODE_PROGRAM) -> Path:
+    """The kubelet (or another local module) of the current sources: built after an edit."""
     from toolchain import ToolchainError, bin_path
     from toolchain.build import build
     from toolchain.components import select
 
     try:
-        build(select([NODE_PROGRAM]), say=say)
-        return bin_path(NODE_PROGRAM)
+        build(select([program]), say=say)
+        return bin_path(program)
     except ToolchainError as error:
         raise ClusterError(str(error)) from error
 
@@ -135,6 +135,7 @@ def _node_binary(say: Say) -> Path:
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
     kubelet_bin = _node_binary(say)
+    netpol_bin = _node_binary(say, netpol.PROGRAM)
     _copy_programs(p, tools, kubelet_bin)
     # The project (its virtualenv) and the interpreter the virtualenv links to.
     _widen_modes(p, [PROJECT, Path(sys.executable).resolve()])
@@ -167,6 +168,11 @@ def _start(p: Paths, say: Say, started: float) -> None:
         started,
         f"controller-manager, scheduler, kube-proxy, CoreDNS; node {layout.NODE_NAME} Ready",
     )
+    try:
+        netpol.start(p, netpol_bin, lambda check, what: _wait(check, 60, what, p))
+    except netpol.NetpolError as error:
+        raise ClusterError(str(error)) from error
+    _progress(say, started, netpol.ENFORCING)
 
 
 def _copy_programs(p: Paths, tools: dict[str, Path], kubelet_bin: Path) -> None:

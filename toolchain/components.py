@@ -112,6 +112,8 @@ GRAFANA_CHECK = "toolchain/grafana_check"
 OPERATOR_CONFIG = "toolchain/operator_config"
 # The local cluster's node: a virtual-kubelet whose pods are local processes.
 KUBELET = "cluster/kubelet"
+# kube-router's network-policy controller alone, as k3s embeds it (requires KUBE_ROUTER).
+KUBE_ROUTER_NETPOL = "toolchain/netpol"
 
 
 def _local_component(name: str, folder: str, *, reports_version: bool = False) -> Component:
@@ -205,6 +207,7 @@ COMPONENTS: tuple[Component, ...] = (
     _local_component("grafana-check", GRAFANA_CHECK, reports_version=True),
     _local_component("operator-config", OPERATOR_CONFIG, reports_version=True),
     _local_component("kubelet", KUBELET),
+    _local_component("kube-router-netpol", KUBE_ROUTER_NETPOL, reports_version=True),
 )
 
 BY_NAME = {c.name: c for c in COMPONENTS}

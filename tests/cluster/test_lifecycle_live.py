@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import netns
+from cluster import netns, netpol
 from cluster.lifecycle import NODE_PROGRAM
 from tests.cluster.traces import assert_no_trace, leftovers
 from tests.support.prerequisites import require_cluster_prerequisites
@@ -54,7 +54,7 @@ def _prerequisites():
     require_cluster_prerequisites()
     # `up` has the toolchain build the node first when its sources changed (minutes
     # with a cold Go cache); done here, so the deadlines below time `up`, not the compiler.
-    build(select([NODE_PROGRAM]), say=lambda line: print(line, file=sys.stderr))
+    build(select([NODE_PROGRAM, netpol.PROGRAM]), say=lambda line: print(line, file=sys.stderr))
     if netns.exists():
         subprocess.run([sys.executable, "-m", "cluster", "down"], cwd=ROOT, check=True)
 

@@ -41,7 +41,7 @@ def require_cluster_prerequisites() -> None:
     problems = []
     if os.geteuid() != 0:
         problems.append("root")
-    for tool in ("ip", "iptables", "openssl", "go"):
+    for tool in ("ip", "iptables", "ipset", "openssl", "go"):
         if shutil.which(tool) is None:
             problems.append(tool)
     if not os.path.exists("/usr/lib/cni/bridge"):

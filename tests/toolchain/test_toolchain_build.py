@@ -234,6 +234,8 @@ def test_cli_errors_are_one_line(args: list[str], message: str) -> None:
          versions.GRAFANA_FOUNDATION_SDK),
         (components.OPERATOR_CONFIG, "github.com/prometheus-operator/prometheus-operator",
          versions.PROMETHEUS_OPERATOR),
+        (components.KUBE_ROUTER_NETPOL, "github.com/cloudnativelabs/kube-router/v2",
+         versions.KUBE_ROUTER),
     ],
 )  # fmt: skip
 def test_local_modules_require_the_pins_of_versions_py(folder: str, module: str, pin: str) -> None:
