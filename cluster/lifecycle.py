@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, command_lines, layout, netns, node, pki, supervisor
+from cluster import addons, command_lines, layout, metrics_server, netns, node, pki, supervisor
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 
 Say = Callable[[str], None]
 PROJECT = Path(__file__).resolve().parent.parent
 DIST = PROJECT / "dist"
-POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey")
+POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey", "metrics-server")
 NODE_PROGRAM = "kubelet"
 CANARY = ("sre-demo", "order-api")
 
@@ -227,6 +227,7 @@ def _install(p: Paths, say: Say, started: float) -> None:
     from toolchain import crds
 
     apply(addons.kube_dns())
+    apply(metrics_server.manifests())
     crd_args = [arg for f in crds.crd_files() for arg in ("-f", str(f))]
     kubectl("apply", "--server-side", *crd_args)
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -234,6 +235,8 @@ def _install(p: Paths, say: Say, started: float) -> None:
     apply(addons.traefik())
     apply(addons.flagger())
     _progress(say, started, "Traefik (namespace traefik) and Flagger (flagger-system) applied")
+    waited = metrics_server.wait_available()
+    _progress(say, started, f"APIService {metrics_server.API_SERVICE} Available ({waited:.1f} s)")
     # README, "3. The stack", step by step.
     kubectl("apply", "-f", str(DIST / "00-namespace.k8s.yaml"))
     kubectl(
