@@ -109,14 +109,16 @@ def test_node_advertises_the_machine_and_kubectl_top_node_is_true(cluster):
         return result.stdout.split() if result.returncode == 0 else None
 
     _name, cpu, cpu_pct, mem, mem_pct = _until("kubectl top node", top_node, METRICS_WAIT_S)
-    # Busy cores of this machine, and its memory in use less inactive file pages.
-    assert 0 < int(cpu.removesuffix("m")) <= 1000 * int(capacity["cpu"])
+    # Busy cores of this machine, and its memory in use less inactive file pages
+    # (other work on the machine moves both between the scrape and this read).
+    cores = int(capacity["cpu"])
+    millicores = int(cpu.removesuffix("m"))
+    assert 0 < millicores <= 1000 * cores
+    assert int(cpu_pct.removesuffix("%")) == pytest.approx(millicores / (10 * cores), abs=2)
     used_mib = int(mem.removesuffix("Mi"))
     total_mib = _meminfo_bytes("MemTotal") // 2**20
-    free_mib = _meminfo_bytes("MemFree") // 2**20
-    assert 0 < used_mib <= total_mib - free_mib + 64, (mem, total_mib, free_mib)
+    assert 0 < used_mib < total_mib, (mem, total_mib)
     assert int(mem_pct.removesuffix("%")) == pytest.approx(100 * used_mib / total_mib, abs=2)
-    assert cpu_pct.endswith("%")
 
 
 def _test_hpa_behavior() -> dict[str, Any]:
