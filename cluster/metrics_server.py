@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cluster.client import kubectl
+from cluster.client import KubectlError, kubectl
 
 Manifest = dict[str, Any]
 
@@ -184,13 +184,18 @@ def manifests() -> list[Manifest]:
 
 def wait_available(timeout_s: float = 120) -> float:
     """Block until the API server serves metrics.k8s.io through metrics-server;
-    returns the seconds waited. kubectl's error names the APIService on timeout."""
+    returns the seconds waited. On timeout the error carries metrics-server's
+    last log lines (why it is not ready: a scrape of the node failing, say)."""
     started = time.monotonic()
-    kubectl(
-        "wait",
-        "--for=condition=Available",
-        f"apiservice/{API_SERVICE}",
-        f"--timeout={timeout_s:.0f}s",
-        timeout=timeout_s + 10,
-    )
+    try:
+        kubectl(
+            "wait",
+            "--for=condition=Available",
+            f"apiservice/{API_SERVICE}",
+            f"--timeout={timeout_s:.0f}s",
+            timeout=timeout_s + 10,
+        )
+    except KubectlError as error:
+        logs = kubectl("-n", NAMESPACE, "logs", f"deploy/{NAME}", "--tail=5", check=False)
+        raise KubectlError(f"{error}\n{NAME} log:\n{logs.stdout}{logs.stderr}") from None
     return time.monotonic() - started
