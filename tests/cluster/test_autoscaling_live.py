@@ -167,7 +167,9 @@ def _start_load() -> None:
     )  # fmt: skip
     payload = {"name": "autoscaling-test", "namespace": NS, "phase": "Progressing",
                "metadata": {"type": "cmd", "cmd": cmd}}  # fmt: skip
-    url = NAMES.service_url(LOADTESTER) + "/"
+    # The test runs in the cluster's network namespace, outside the cluster's DNS.
+    service = get_json("service", LOADTESTER, "-n", NS)["spec"]
+    url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/"
     response = inside.post(url, json.dumps(payload), **{"Content-Type": "application/json"})
     assert response.status in (200, 202), response
 
