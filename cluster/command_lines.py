@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cluster import layout
+from cluster import layout, pki
 from cluster.layout import Paths
 
 ISSUER = f"https://kubernetes.default.svc.{layout.CLUSTER_DOMAIN}"
@@ -49,9 +49,25 @@ def apiserver(tool: Path, p: Paths) -> list[str]:
         f"--kubelet-client-key={k / 'apiserver-kubelet-client.key'}",
         f"--kubelet-certificate-authority={k / 'ca.crt'}",
         "--kubelet-preferred-address-types=InternalIP",
+        *aggregation(p),
         "--allow-privileged=true",
         "--profiling=false",
         "--v=0",
+    ]
+
+
+def aggregation(p: Paths) -> list[str]:
+    """The aggregation layer (metrics.k8s.io): the API server proxies to
+    metrics-server with the front-proxy client cert and the user in headers."""
+    k = p.pki
+    return [
+        f"--requestheader-client-ca-file={k / (pki.FRONT_PROXY_CA + '.crt')}",
+        f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-username-headers=X-Remote-User",
+        f"--proxy-client-cert-file={k / (pki.FRONT_PROXY_CLIENT + '.crt')}",
+        f"--proxy-client-key-file={k / (pki.FRONT_PROXY_CLIENT + '.key')}",
     ]
 
 

@@ -53,6 +53,7 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
     loadtester = str(bin_dir / "loadtester")
     flagger = str(bin_dir / "flagger")
     traefik = str(venv / "traefik")
+    metrics_server = str(bin_dir / "metrics-server")
     return [
         # service/Dockerfile: ENTRYPOINT python -m order_api, CMD --host 0.0.0.0 --port 8080;
         # the console script is the same entry point.
@@ -95,6 +96,12 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
         ImageRow("docker.io/traefik:*", ("traefik",), aliases={"traefik": traefik}),
         # k3s's bundled Traefik (cluster.traefik_install): the same image, mirrored by Rancher.
         ImageRow("rancher/mirrored-library-traefik:*", ("traefik",), aliases={"traefik": traefik}),
+        # metrics-server (distroless): ENTRYPOINT /metrics-server.
+        ImageRow(
+            "registry.k8s.io/metrics-server/metrics-server:*",
+            ("/metrics-server",),
+            aliases={"/metrics-server": metrics_server},
+        ),
     ]
 
 

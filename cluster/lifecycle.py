@@ -14,7 +14,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, command_lines, layout, netns, netpol, node, pki, supervisor
+from cluster import (
+    addons,
+    command_lines,
+    layout,
+    metrics_server,
+    netns,
+    netpol,
+    node,
+    pki,
+    supervisor,
+)
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 from cluster.profile import ClusterProfile, default_profile, running_profile, synthesized_profile
@@ -23,7 +33,7 @@ from stack.config import ConfigError
 
 Say = Callable[[str], None]
 PROJECT = Path(__file__).resolve().parent.parent
-POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey")
+POD_PROGRAMS = ("prometheus", "alertmanager", "loadtester", "flagger", "hey", "metrics-server")
 NODE_PROGRAM = "kubelet"
 
 
@@ -251,6 +261,7 @@ def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> Non
     from toolchain import crds
 
     apply(addons.kube_dns())
+    apply(metrics_server.manifests())
     crd_args = [arg for f in crds.crd_files() for arg in ("-f", str(f))]
     kubectl("apply", "--server-side", *crd_args)
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -267,6 +278,8 @@ def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> Non
         f"Traefik {traefik.image} (namespace {traefik.namespace}) and Flagger "
         f"({profile.flagger_namespace}) applied",
     )
+    waited = metrics_server.wait_available()
+    _progress(say, started, f"APIService {metrics_server.API_SERVICE} Available ({waited:.1f} s)")
     # README, "The stack", step by step.
     kubectl("apply", "-f", str(profile.namespace_file))
     kubectl(

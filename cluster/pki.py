@@ -15,6 +15,13 @@ class Cert:
     subject: str
     sans: tuple[str, ...] = ()
     server: bool = False
+    ca: str = "ca"
+
+
+# The aggregation layer's own CA: the API server proves with its client cert
+# that the user headers it adds when proxying to metrics-server are its own.
+FRONT_PROXY_CA = "front-proxy-ca"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 APISERVER_SANS = (
@@ -39,6 +46,7 @@ CERTS = (
     # Clients in system:masters: the control plane, the node and the admin.
     Cert("admin", "/O=system:masters/CN=kubernetes-admin"),
     Cert("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client"),
+    Cert(FRONT_PROXY_CLIENT, f"/CN={FRONT_PROXY_CLIENT}", ca=FRONT_PROXY_CA),
 )
 
 
@@ -61,28 +69,33 @@ def _key(path: Path, cwd: Path) -> None:
     )
 
 
-def generate(pki: Path) -> None:
-    """ca, service-account key pair and every certificate of CERTS into pki/."""
-    pki.mkdir(parents=True, exist_ok=True)
-    _key(pki / "ca.key", pki)
+def _ca(pki: Path, name: str, subject: str) -> None:
+    _key(pki / f"{name}.key", pki)
     _openssl(
         "req",
         "-x509",
         "-new",
         "-key",
-        "ca.key",
+        f"{name}.key",
         "-subj",
-        "/CN=order-api-sre-ca",
+        subject,
         "-days",
         "30",
         "-out",
-        "ca.crt",
+        f"{name}.crt",
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
         cwd=pki,
     )
+
+
+def generate(pki: Path) -> None:
+    """The CAs, service-account key pair and every certificate of CERTS into pki/."""
+    pki.mkdir(parents=True, exist_ok=True)
+    _ca(pki, "ca", "/CN=order-api-sre-ca")
+    _ca(pki, FRONT_PROXY_CA, "/CN=order-api-sre-front-proxy-ca")
     _key(pki / "sa.key", pki)
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     for cert in CERTS:
@@ -117,9 +130,9 @@ def _issue(pki: Path, cert: Cert) -> None:
         "-in",
         f"{cert.name}.csr",
         "-CA",
-        "ca.crt",
+        f"{cert.ca}.crt",
         "-CAkey",
-        "ca.key",
+        f"{cert.ca}.key",
         "-CAcreateserial",
         "-days",
         "30",

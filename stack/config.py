@@ -89,6 +89,9 @@ class AppConfig:
     min_replicas: int = 2
     max_replicas: int = 6
     cpu_target_percent: int = 70
+    # Seconds the HPA waits on lower recommendations before scaling in;
+    # Kubernetes' default (300) leaves `behavior` out of the HPA.
+    scale_down_stabilization_s: int = 300
     # Readiness goes 503 at SIGTERM; the pod keeps serving this long so the
     # router stops sending traffic, then drains.
     shutdown_delay_s: int = 5

@@ -39,6 +39,8 @@ DESCRIPTIONS: dict[str, str] = {
     "app.min_replicas": "HPA minimum replicas.",
     "app.max_replicas": "HPA maximum replicas.",
     "app.cpu_target_percent": "HPA CPU utilization target.",
+    "app.scale_down_stabilization_s": "Seconds the HPA waits on lower recommendations before "
+    "scaling in (Kubernetes' default 300 leaves `behavior` out of the HPA).",
     "app.shutdown_delay_s": "Seconds the pod keeps serving after SIGTERM (readiness 503) "
     "before draining.",
     "app.drain_timeout_s": "Seconds to finish in-flight requests after the shutdown delay.",

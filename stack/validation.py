@@ -199,6 +199,8 @@ def _rules(c: StackConfig) -> list[tuple[str, bool, str]]:
         ("app.min_replicas", a.min_replicas >= 1, "must be at least 1"),
         ("app.max_replicas", a.max_replicas >= a.min_replicas, "must be >= app.min_replicas"),
         ("app.cpu_target_percent", 1 <= a.cpu_target_percent <= 100, "must be 1..100"),
+        ("app.scale_down_stabilization_s", 0 <= a.scale_down_stabilization_s <= 3600,
+         "must be 0..3600 (the HPA's limit)"),
         ("app.shutdown_delay_s", a.shutdown_delay_s >= 0, "must not be negative"),
         ("app.drain_timeout_s", a.drain_timeout_s >= 0, "must not be negative"),
         ("app.fault_error_rate", 0 <= a.fault_error_rate <= 1, "must be a fraction 0..1"),

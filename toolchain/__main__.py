@@ -39,11 +39,13 @@ def _bin_dirs(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     print(f"cache: {cache_root()}")
+    name_w = max(len(c.name) for c in COMPONENTS)
+    version_w = max(len(c.version) for c in COMPONENTS)
     for c in COMPONENTS:
         state = "built" if is_built(c) else "missing"
-        print(f"{c.name:<13} {c.version:<16} {state:<8} {', '.join(c.binaries)}")
+        print(f"{c.name:<{name_w}} {c.version:<{version_w}} {state:<8} {', '.join(c.binaries)}")
         if args.verbose and is_built(c):
-            print(f"{'':<13} {component_dir(c)}")
+            print(f"{'':<{name_w}} {component_dir(c)}")
     return 0
 
 

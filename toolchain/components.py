@@ -204,6 +204,17 @@ COMPONENTS: tuple[Component, ...] = (
         requires=(("github.com/rakyll/hey", versions.HEY),),
         binaries={"hey": "github.com/rakyll/hey"},
     ),
+    Component(
+        name="metrics-server",
+        version=versions.METRICS_SERVER,
+        requires=(("sigs.k8s.io/metrics-server", versions.METRICS_SERVER),),
+        binaries={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+        # Its Makefile's VERSION_LDFLAGS (gitCommit is not on the module proxy).
+        version_vars={
+            "k8s.io/client-go/pkg/version.gitVersion": versions.METRICS_SERVER,
+            "k8s.io/client-go/pkg/version.buildDate": BUILD_DATE,
+        },
+    ),
     _local_component("grafana-check", GRAFANA_CHECK, reports_version=True),
     _local_component("operator-config", OPERATOR_CONFIG, reports_version=True),
     _local_component("kubelet", KUBELET),

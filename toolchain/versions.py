@@ -41,6 +41,8 @@ TRAEFIK = "v3.7.13"
 # k3s's helm-controller, for the HelmChartConfig CRD the k3s profile uses
 # (only its CRD is read; nothing is built from it).
 HELM_CONTROLLER = "v0.16.27"
+# metrics-server: the resource metrics API the HPAs read (the pod in kube-system).
+METRICS_SERVER = "v0.8.1"
 # Helm charts of the documented installs (docs/deploy.md; a test checks every
 # `helm` line there). Flagger's chart is read from its Go module at FLAGGER.
 # Traefik chart 41.3.0 ships Traefik v3.7.11 (the kit's tests run 3.7.x);

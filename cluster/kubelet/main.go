@@ -18,7 +18,6 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -61,7 +60,9 @@ func run(cfg *Config) error {
 	}
 	var prov *Provider
 	newProvider := func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-		describeNode(pc.Node, cfg)
+		if err := describeNode(pc.Node, cfg); err != nil {
+			return nil, nil, err
+		}
 		prov = NewProvider(cfg, client)
 		return prov, nil, nil
 	}
@@ -101,14 +102,13 @@ func run(cfg *Config) error {
 }
 
 // describeNode fills in what the scheduler and kubectl read from a node.
-func describeNode(n *corev1.Node, cfg *Config) {
+func describeNode(n *corev1.Node, cfg *Config) error {
 	n.Labels["kubernetes.io/os"] = "linux"
 	n.Labels["kubernetes.io/arch"] = "amd64"
 	n.Labels["node.kubernetes.io/instance-type"] = "local-processes"
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("16"),
-		corev1.ResourceMemory: resource.MustParse("64Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+	capacity, err := machineCapacity(procFS{root: "/proc"})
+	if err != nil {
+		return err
 	}
 	n.Status.Capacity = capacity
 	n.Status.Allocatable = capacity
@@ -123,4 +123,5 @@ func describeNode(n *corev1.Node, cfg *Config) {
 		KubeletVersion:          "v1.35.0-order-api-sre",
 		ContainerRuntimeVersion: "local-processes://0",
 	}
+	return nil
 }

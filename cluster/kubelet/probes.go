@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -168,7 +169,12 @@ func httpProbe(h *corev1.HTTPGetAction, ip string, c *corev1.Container, timeout 
 	return nil
 }
 
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+// HTTPS probes do not verify the serving certificate, as the kubelet's prober
+// does not (metrics-server serves a self-signed one).
+var probeClient = &http.Client{Transport: &http.Transport{
+	DisableKeepAlives: true,
+	TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as the kubelet's prober
+}}
 
 // execProbe runs the command in the container's context (same mounts,
 // network namespace and user), not in its PID namespace.

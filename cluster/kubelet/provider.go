@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
@@ -196,10 +195,6 @@ func (p *Provider) AttachToContainer(context.Context, string, string, string, ap
 
 func (p *Provider) GetStatsSummary(context.Context) (*statsv1alpha1.Summary, error) {
 	return nil, fmt.Errorf("stats are not collected by this node")
-}
-
-func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, error) {
-	return nil, nil
 }
 
 func (p *Provider) PortForward(context.Context, string, string, int32, io.ReadWriteCloser) error {

@@ -12,7 +12,7 @@ from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from order_api import settings, telemetry
-from stack.config import StackConfig
+from stack.config import AppConfig, StackConfig
 from stack.names import SELECTOR_LABEL, AppNames, app_names, component_labels
 from stack.scrape import scrape_annotations
 from synth.http_probe import http_probe
@@ -115,9 +115,24 @@ def _deployment_spec(config: StackConfig, names: AppNames) -> k8s.DeploymentSpec
     )
 
 
+# The HPA's own scale-down stabilization window when `behavior` is absent.
+DEFAULT_SCALE_DOWN_STABILIZATION_S = 300
+
+
+def _hpa_behavior(app: AppConfig) -> k8s.HorizontalPodAutoscalerBehaviorV2 | None:
+    if app.scale_down_stabilization_s == DEFAULT_SCALE_DOWN_STABILIZATION_S:
+        return None
+    return k8s.HorizontalPodAutoscalerBehaviorV2(
+        scale_down=k8s.HpaScalingRulesV2(
+            stabilization_window_seconds=app.scale_down_stabilization_s
+        )
+    )
+
+
 def _hpa_spec(config: StackConfig, target: k8s.KubeDeployment) -> k8s.HorizontalPodAutoscalerSpecV2:
     app = config.app
     return k8s.HorizontalPodAutoscalerSpecV2(
+        behavior=_hpa_behavior(app),
         scale_target_ref=k8s.CrossVersionObjectReferenceV2(
             api_version=target.api_version, kind=target.kind, name=target.name
         ),

@@ -48,10 +48,11 @@ def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
         "ghcr.io/fluxcd/flagger:*",
         "docker.io/traefik:*",
         "rancher/mirrored-library-traefik:*",
+        "registry.k8s.io/metrics-server/metrics-server:*",
     ]
     assert not any("grafana" in p for p in patterns)
     # The project's own programs exist in this virtualenv.
-    order_api, traefik = table[0], table[-1]
+    order_api, traefik = table[0], table[-2]
     assert Path(order_api.entrypoint[0]).name == "order-api"
     assert Path(order_api.entrypoint[0]).is_file() and Path(traefik.aliases["traefik"]).is_file()
     assert order_api.cmd == ("--host", "0.0.0.0", "--port", "8080")

@@ -155,6 +155,8 @@ class Result:
     ended_at: float
     junit: str = ""
     primary_env: dict[str, str] = field(default_factory=dict)
+    # The CPU entry of the primary HPA's status (Flagger's copy, fed by metrics-server).
+    primary_hpa_cpu: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     panels: dict[str, Any] = field(default_factory=dict)  # §4, read right after the run
 
@@ -254,6 +256,16 @@ def _primary_env() -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
+def _primary_hpa_cpu() -> dict[str, Any]:
+    from cluster.client import get_json
+
+    doc = get_json("-n", NAMESPACE, "hpa", f"{CANARY}-primary")
+    for metric in doc["status"].get("currentMetrics") or []:
+        if metric.get("type") == "Resource" and metric["resource"]["name"] == "cpu":
+            return dict(metric["resource"]["current"])
+    return {}
+
+
 @pytest.fixture(scope="module")
 def results(
     tmp_path_factory: pytest.TempPathFactory, figures: list[str]
@@ -292,6 +304,7 @@ def results(
                 ended_at=ended_at,
                 junit=junit,
                 primary_env=_primary_env() if not error else {},
+                primary_hpa_cpu=_primary_hpa_cpu() if not error else {},
                 error=error or ("" if model_report.exists() else f"model: {model_err[-2000:]}"),
             )
             print(f"\n[{case.name}] Flagger {doc.get('verdict')} in {wall:.1f} s", file=sys.stderr)
@@ -334,6 +347,10 @@ def test_healthy_release_is_promoted_by_flagger(results: dict[str, Result]) -> N
     version = r.flagger["options"]["canary"]["version"]
     # The primary runs the new version: its Deployment, and every answer after the verdict.
     assert r.primary_env.get("ORDER_API_VERSION") == version
+    # The primary's HPA, which Flagger copied from ours, reads the pods' CPU from
+    # metrics-server (a quantity such as "4m", never absent or 0).
+    cpu = r.primary_hpa_cpu.get("averageValue", "0")
+    assert cpu not in ("0", "0m") and "averageUtilization" in r.primary_hpa_cpu, r.primary_hpa_cpu
     assert set(r.flagger["after_verdict"]["by_version"]) == {version}
     # Flagger leaves a 0 weight out of the TraefikService.
     routes = r.flagger["final_routes"]

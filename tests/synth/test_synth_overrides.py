@@ -59,6 +59,14 @@ def test_values_file_override_changes_the_output(tmp_path: Path) -> None:
     assert template["spec"]["provider"]["address"] == "http://prometheus-service.shop:9090"
 
 
+def test_scale_down_window_reaches_the_hpa_only_when_changed(tmp_path: Path) -> None:
+    default = _objects({}, tmp_path)[("HorizontalPodAutoscaler", NAME)]
+    assert "behavior" not in default["spec"]  # Kubernetes' own 300 s
+    values = ROOT / "tests" / "cluster" / "values" / "autoscaling.yaml"
+    hpa = _objects({VALUES_ENV: str(values)}, tmp_path)[("HorizontalPodAutoscaler", NAME)]
+    assert hpa["spec"]["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 15}}
+
+
 @pytest.mark.parametrize(
     ("env", "field"),
     [
@@ -66,6 +74,7 @@ def test_values_file_override_changes_the_output(tmp_path: Path) -> None:
         ({"ORDER_API_SRE_CANARY__METRIC_WINDOW_S": "20"}, "canary.metric_window_s"),
         ({"ORDER_API_SRE_CANARY__STEP_WEIGHT": "60"}, "canary.step_weight"),
         ({"ORDER_API_SRE_APP__IMAGE_TAG": "latest"}, "app.image_tag"),
+        ({"ORDER_API_SRE_APP__SCALE_DOWN_STABILIZATION_S": "-1"}, "app.scale_down_stabilization_s"),
         ({"ORDER_API_SRE_APP__IMAGE_TAG": "bad tag"}, "app.image_tag"),
         ({"ORDER_API_SRE_APP__IMAGE_TAG": "-1.0"}, "app.image_tag"),
         (
