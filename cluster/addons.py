@@ -1,25 +1,24 @@
 """What a user's cluster has before `kubectl apply -f dist/`: kube-dns, Traefik, Flagger.
 
-Generated here, equivalent to the README's helm installs (traefik/traefik with
-the finer buckets and service labels; flagger/flagger with meshProvider
-traefik and the stack's Prometheus as metrics server).
+Flagger is its real chart, rendered with the docs' values. Traefik's chart is
+not in any registry this machine reaches, so its install is generated here,
+with the docs' `--set metrics.prometheus.*` values (stack/chart_values.py) as
+its chart passes them and the chart's default entry points and providers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cluster import layout
+from cluster import chart_render, layout
+from stack import chart_values
+from stack.config import load_config
 
 Manifest = dict[str, Any]
 
 TRAEFIK_NS = "traefik"
 FLAGGER_NS = "flagger-system"
 TRAEFIK_IMAGE = "docker.io/traefik:v3.7.0"
-FLAGGER_IMAGE = "ghcr.io/fluxcd/flagger:1.44.0"
-# README: --set 'metrics.prometheus.buckets=0.05\,0.1\,0.25\,0.5\,1\,2.5\,5'
-TRAEFIK_BUCKETS = "0.05,0.1,0.25,0.5,1,2.5,5"
-METRICS_SERVER = "http://prometheus-service.sre-demo:9090"
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -96,6 +95,13 @@ def _read(*resources: str, group: str = "") -> dict[str, Any]:
     return {"apiGroups": [group], "resources": list(resources), "verbs": ["get", "list", "watch"]}
 
 
+def documented_metrics_args() -> list[str]:
+    """The docs' `--set metrics.prometheus.*` values, as Traefik's chart turns them
+    into arguments (a helm-escaped comma is a plain one there)."""
+    escaped_comma = "\\,"
+    return [f"--{s.replace(escaped_comma, ',')}" for s in chart_values.traefik(load_config()).sets]
+
+
 def traefik() -> list[Manifest]:
     labels = {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}
     rules = [
@@ -119,8 +125,7 @@ def traefik() -> list[Manifest]:
         "--ping=true",
         "--metrics.prometheus=true",
         "--metrics.prometheus.entrypoint=metrics",
-        f"--metrics.prometheus.buckets={TRAEFIK_BUCKETS}",
-        "--metrics.prometheus.addServicesLabels=true",
+        *documented_metrics_args(),
         "--metrics.prometheus.addEntryPointsLabels=true",
         "--metrics.prometheus.addRoutersLabels=true",
         "--providers.kubernetescrd",
@@ -165,70 +170,10 @@ def traefik() -> list[Manifest]:
     return [_namespace(TRAEFIK_NS), *_rbac("traefik", TRAEFIK_NS, rules), deployment, service]
 
 
-def flagger() -> list[Manifest]:
-    labels = {"app.kubernetes.io/name": "flagger", "app.kubernetes.io/instance": "flagger"}
-    everything = ["*"]
-    rules = [
-        {
-            "apiGroups": [""],
-            "resources": [
-                "events",
-                "configmaps",
-                "configmaps/finalizers",
-                "secrets",
-                "secrets/finalizers",
-                "services",
-                "services/finalizers",
-                "endpoints",
-                "pods",
-            ],
-            "verbs": everything,
-        },
-        {
-            "apiGroups": ["apps"],
-            "resources": [
-                "deployments",
-                "deployments/finalizers",
-                "daemonsets",
-                "daemonsets/finalizers",
-                "replicasets",
-            ],
-            "verbs": everything,
-        },
-        {
-            "apiGroups": ["autoscaling"],
-            "resources": ["horizontalpodautoscalers"],
-            "verbs": everything,
-        },
-        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": everything},
-        {"apiGroups": ["flagger.app"], "resources": ["*"], "verbs": everything},
-        {
-            "apiGroups": ["traefik.io", "traefik.containo.us"],
-            "resources": ["*"],
-            "verbs": everything,
-        },
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": everything},
-        {
-            "apiGroups": ["networking.k8s.io"],
-            "resources": ["ingresses", "ingresses/finalizers"],
-            "verbs": everything,
-        },
-    ]
-    container = {
-        "name": "flagger",
-        "image": FLAGGER_IMAGE,
-        "command": [
-            "./flagger",
-            "-log-level=info",
-            "-mesh-provider=traefik",
-            f"-metrics-server={METRICS_SERVER}",
-            "-enable-config-tracking=true",
-        ],
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
-    }
-    deployment = _deployment("flagger", FLAGGER_NS, labels, uid=10001, container=container)
-    return [_namespace(FLAGGER_NS), *_rbac("flagger", FLAGGER_NS, rules), deployment]
+def flagger(namespace: str = FLAGGER_NS) -> list[Manifest]:
+    """Flagger from its chart with the docs' values (cluster/chart_render.py);
+    the Namespace is helm's --create-namespace."""
+    return [_namespace(namespace), *chart_render.flagger(namespace, load_config())]
 
 
 def _deployment(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import addons, command_lines, images, layout, node
+from cluster import command_lines, images, layout, node
 from cluster.lifecycle import NODE_PROGRAM
 from tests.support.prerequisites import IN_CI
 from toolchain.components import BY_NAME, LOCAL_ROOT
@@ -65,22 +65,6 @@ def test_order_api_row_matches_the_dockerfile():
     cmd = re.search(r"^CMD (\[.*\])$", text, re.M)
     assert cmd and eval(cmd.group(1)) == list(images.image_table(Path("/x"))[0].cmd)
     assert 'ENTRYPOINT ["python", "-m", "order_api"]' in text  # = the order-api console script
-
-
-def test_addons_match_the_readme_helm_values():
-    readme = (ROOT / "README.md").read_text()
-    buckets = re.search(r"metrics\.prometheus\.buckets=([0-9.\\,]+)'", readme)
-    assert buckets and buckets.group(1).replace("\\", "") == addons.TRAEFIK_BUCKETS
-    assert f"metricsServer={addons.METRICS_SERVER}" in readme
-    args = addons.traefik()[-2]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert f"--metrics.prometheus.buckets={addons.TRAEFIK_BUCKETS}" in args
-    assert "--metrics.prometheus.addServicesLabels=true" in args
-    assert "--providers.kubernetescrd" in args and "--entryPoints.web.address=:8000/tcp" in args
-    service = addons.traefik()[-1]
-    assert service["metadata"]["name"] == "traefik" and service["spec"]["ports"][0]["port"] == 80
-    command = addons.flagger()[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert "-mesh-provider=traefik" in command
-    assert f"-metrics-server={addons.METRICS_SERVER}" in command
 
 
 def test_coredns_forwards_nothing(tmp_path):
