@@ -3,25 +3,20 @@
 `helm template` of a chart from its pinned Go module (toolchain/chart_sources.py)
 with the `--set` arguments of stack/chart_values.py, which are the docs' helm
 lines: what the local cluster applies is what `helm upgrade --install` gives a
-user. Renders are cached by everything that decides them (chart module and
-version, release, namespace, values, Kubernetes version, helm version), so a
-warm `cluster up` runs no helm.
+user. Not cached: one render takes 0.1 to 0.2 s (docs/measurements.md).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from stack import chart_values
 from stack.chart_values import HelmInstall
 from stack.config import StackConfig
-from toolchain import ToolchainError, bin_path, cache_root, versions
+from toolchain import ToolchainError, bin_path, versions
 from toolchain.chart_sources import (
     FLAGGER,
     LOADTESTER,
@@ -31,7 +26,6 @@ from toolchain.chart_sources import (
 )
 
 Manifest = dict[str, Any]
-CACHE_FOLDER = "charts"
 # Helm needs no repository or plugin to render a chart folder: point its
 # homes at an empty folder so nothing of the user's ~/.config/helm is read.
 HELM_HOMES = ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
@@ -57,21 +51,6 @@ def helm_args(source: ChartSource, install: HelmInstall, namespace: str) -> list
     return args
 
 
-def _cache_key(source: ChartSource, install: HelmInstall, namespace: str) -> str:
-    decided_by = [
-        source.module,
-        source.version,
-        source.path,
-        install.release,
-        namespace,
-        list(install.sets),
-        versions.KUBERNETES,
-        versions.HELM,
-    ]
-    digest = hashlib.sha256(json.dumps(decided_by).encode()).hexdigest()[:16]
-    return f"{source.name}-{source.version}-{digest}"
-
-
 def _helm(args: list[str], what: str) -> str:
     try:
         helm = bin_path("helm")
@@ -88,17 +67,8 @@ def _helm(args: list[str], what: str) -> str:
 
 
 def render_text(source: ChartSource, install: HelmInstall, namespace: str) -> str:
-    """The chart's YAML, from the cache when these inputs were rendered before."""
-    cached = cache_root() / CACHE_FOLDER / f"{_cache_key(source, install, namespace)}.yaml"
-    if cached.is_file():
-        return cached.read_text()
-    text = _helm(helm_args(source, install, namespace), f"{source.name} ({install.chart})")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside, then renamed: a concurrent `up` never reads half a file.
-    partial = cached.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(text)
-    partial.rename(cached)
-    return text
+    """The chart's YAML, as helm renders it."""
+    return _helm(helm_args(source, install, namespace), f"{source.name} ({install.chart})")
 
 
 # The cluster-scoped kinds these charts render; every other object belongs in
@@ -158,7 +128,3 @@ def images(manifests: list[Manifest]) -> set[str]:
         for c in [*spec.get("containers", []), *spec.get("initContainers", [])]:
             found.add(c["image"])
     return found
-
-
-def cache_dir() -> Path:
-    return cache_root() / CACHE_FOLDER

@@ -16,8 +16,8 @@ FLAGGER_NAMESPACE = "flagger-system"
 TRAEFIK_NAMESPACE = "traefik"
 METRICS_SERVER_NAMESPACE = "kube-system"
 # The metrics-server release the chart in its pinned Go module runs: that
-# chart (3.12.2) still names 0.7.2 as its appVersion, so the tag is set.
-METRICS_SERVER_IMAGE_TAG = "v0.8.0"
+# chart (3.13.0) names 0.8.0 as its appVersion, so the tag is set.
+METRICS_SERVER_IMAGE_TAG = "v0.8.1"
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,13 @@ TRAEFIK = "v3.7.13"
 # k3s's helm-controller, for the HelmChartConfig CRD the k3s profile uses
 # (only its CRD is read; nothing is built from it).
 HELM_CONTROLLER = "v0.16.27"
+# metrics-server: the resource metrics API the HPAs read (the pod in kube-system).
+METRICS_SERVER = "v0.8.1"
 # Helm charts of the documented installs (docs/deploy.md; a test checks every
 # `helm` line there). Flagger's charts (flagger, loadtester) are read from its
 # Go module at FLAGGER (toolchain/chart_sources.py).
-# Traefik chart 41.3.0 ships Traefik v3.7.11 (the kit's tests run 3.7.x);
-# metrics-server chart 3.13.1 ships metrics-server 0.8.1.
+# Traefik chart 41.3.0 ships Traefik v3.7.11 (the kit's tests run 3.7.x).
+# metrics-server's chart is read from its Go module at METRICS_SERVER: that
+# chart is 3.13.0 (appVersion 0.8.0), so the docs set the image tag to the
+# module's release (stack/chart_values.py).
 TRAEFIK_CHART = "41.3.0"
-# metrics-server's chart is read from its Go module at METRICS_SERVER (the
-# newest approved release); that chart is 3.12.2 and its image tag is set to
-# the module's release (stack/chart_values.py).
-METRICS_SERVER = "v0.8.0"

@@ -1,6 +1,6 @@
 """The real charts rendered by the toolchain's helm with the documented values:
 Flagger's arguments, the loadtester's command line against dist/'s, metrics-server's
-arguments, the images against the image table, and the render cache."""
+arguments, the images against the image table."""
 
 from __future__ import annotations
 
@@ -129,16 +129,3 @@ def test_metrics_server_with_the_kind_line() -> None:
     extra = chart_values.METRICS_SERVER_KIND_SETS
     args = _container(chart_render.metrics_server(NAMESPACE, extra))["args"]
     assert "--kubelet-insecure-tls" in args
-
-
-def test_a_render_is_cached_by_its_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    chart_render.flagger(NAMESPACE, StackConfig())  # cached now, if it was not
-
-    def no_helm(args: list[str], what: str) -> str:
-        raise AssertionError(f"helm ran again for {what}")
-
-    monkeypatch.setattr(chart_render, "_helm", no_helm)
-    assert chart_render.flagger(NAMESPACE, StackConfig())
-    # Other values are another render.
-    with pytest.raises(AssertionError, match="helm ran again"):
-        chart_render.flagger(NAMESPACE, StackConfig(namespace="not-rendered-before-x"))
