@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from cluster import lifecycle, netns
+from cluster import chart_render, lifecycle, netns
 from cluster.client import KubectlError, kubectl_argv
 from cluster.layout import paths
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         path = os.pathsep.join([*(str(d) for d in bin_dirs()), os.environ.get("PATH", "")])
         shell = os.environ.get("SHELL", "/bin/bash")
         return _exec(netns.inside([shell]), {"KUBECONFIG": str(paths().kubeconfig), "PATH": path})
-    except (lifecycle.ClusterError, KubectlError) as error:
+    except (lifecycle.ClusterError, chart_render.ChartError, KubectlError) as error:
         print(f"cluster: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,24 +1,21 @@
 """What a user's cluster has before `kubectl apply -f dist/`: kube-dns, Traefik, Flagger.
 
-Generated here, equivalent to the README's helm installs (traefik/traefik with
-the finer buckets and service labels, or k3s's bundled Traefik: see
-cluster.traefik_install; flagger/flagger with meshProvider traefik and the
-stack's Prometheus as metrics server). Namespaces and addresses are the
-profile's (cluster.profile), passed in.
+Flagger is its real chart, rendered with the docs' values (cluster/chart_render.py).
+Traefik's chart is not in any registry this machine reaches, so its install is
+generated here from helm values (cluster.traefik_install: the README's install,
+or k3s's bundled one with the profile's HelmChartConfig). Namespaces and
+addresses are the profile's (cluster.profile), passed in.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cluster import layout
+from cluster import chart_render, layout
 from cluster.traefik_install import TraefikInstall
+from stack.config import StackConfig
 
 Manifest = dict[str, Any]
-
-FLAGGER_IMAGE = "ghcr.io/fluxcd/flagger:1.44.0"
-# The helm release names of the README's installs: their Deployments' names.
-FLAGGER_RELEASE = "flagger"
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -155,71 +152,10 @@ def traefik(install: TraefikInstall) -> list[Manifest]:
     return [_namespace(namespace), *_rbac(name, namespace, rules), deployment, service]
 
 
-def flagger(namespace: str, metrics_server: str) -> list[Manifest]:
-    """Flagger in `namespace`, reading the stack's Prometheus at `metrics_server`."""
-    labels = {"app.kubernetes.io/name": "flagger", "app.kubernetes.io/instance": "flagger"}
-    everything = ["*"]
-    rules = [
-        {
-            "apiGroups": [""],
-            "resources": [
-                "events",
-                "configmaps",
-                "configmaps/finalizers",
-                "secrets",
-                "secrets/finalizers",
-                "services",
-                "services/finalizers",
-                "endpoints",
-                "pods",
-            ],
-            "verbs": everything,
-        },
-        {
-            "apiGroups": ["apps"],
-            "resources": [
-                "deployments",
-                "deployments/finalizers",
-                "daemonsets",
-                "daemonsets/finalizers",
-                "replicasets",
-            ],
-            "verbs": everything,
-        },
-        {
-            "apiGroups": ["autoscaling"],
-            "resources": ["horizontalpodautoscalers"],
-            "verbs": everything,
-        },
-        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": everything},
-        {"apiGroups": ["flagger.app"], "resources": ["*"], "verbs": everything},
-        {
-            "apiGroups": ["traefik.io", "traefik.containo.us"],
-            "resources": ["*"],
-            "verbs": everything,
-        },
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": everything},
-        {
-            "apiGroups": ["networking.k8s.io"],
-            "resources": ["ingresses", "ingresses/finalizers"],
-            "verbs": everything,
-        },
-    ]
-    container = {
-        "name": "flagger",
-        "image": FLAGGER_IMAGE,
-        "command": [
-            "./flagger",
-            "-log-level=info",
-            "-mesh-provider=traefik",
-            f"-metrics-server={metrics_server}",
-            "-enable-config-tracking=true",
-        ],
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
-    }
-    deployment = _deployment(FLAGGER_RELEASE, namespace, labels, uid=10001, container=container)
-    return [_namespace(namespace), *_rbac(FLAGGER_RELEASE, namespace, rules), deployment]
+def flagger(namespace: str, config: StackConfig) -> list[Manifest]:
+    """Flagger from its chart with the docs' values (cluster/chart_render.py);
+    the Namespace is helm's --create-namespace."""
+    return [_namespace(namespace), *chart_render.flagger(namespace, config)]
 
 
 def _deployment(

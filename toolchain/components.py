@@ -193,6 +193,19 @@ COMPONENTS: tuple[Component, ...] = (
         },
     ),
     Component(
+        name="helm",
+        version=versions.HELM,
+        requires=(("helm.sh/helm/v4", versions.HELM),),
+        binaries={"helm": "helm.sh/helm/v4/cmd/helm"},
+        # Its Makefile on a release tag: the version, no metadata, a clean tree
+        # (the module proxy has no commit hash, so gitCommit stays empty).
+        version_vars={
+            "helm.sh/helm/v4/internal/version.version": versions.HELM,
+            "helm.sh/helm/v4/internal/version.metadata": "",
+            "helm.sh/helm/v4/internal/version.gitTreeState": "clean",
+        },
+    ),
+    Component(
         name="coredns",
         version=versions.COREDNS,
         requires=(("github.com/coredns/coredns", versions.COREDNS),),

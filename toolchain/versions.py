@@ -17,6 +17,8 @@ KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 ETCD = "v3.6.16"
 FLAGGER = "v1.44.0"
 HEY = "v0.1.5"
+# helm renders the Flagger, loadtester and metrics-server charts (cluster/charts.py).
+HELM = "v4.3.2"
 COREDNS = "v1.13.1"
 # Prometheus 3.x is tagged v0.3XX.Y as a Go module: v0.307.3 is release 3.7.3.
 PROMETHEUS = "3.7.3"
@@ -44,8 +46,10 @@ HELM_CONTROLLER = "v0.16.27"
 # metrics-server: the resource metrics API the HPAs read (the pod in kube-system).
 METRICS_SERVER = "v0.8.1"
 # Helm charts of the documented installs (docs/deploy.md; a test checks every
-# `helm` line there). Flagger's chart is read from its Go module at FLAGGER.
-# Traefik chart 41.3.0 ships Traefik v3.7.11 (the kit's tests run 3.7.x);
-# metrics-server chart 3.13.1 ships metrics-server 0.8.1.
+# `helm` line there). Flagger's charts (flagger, loadtester) are read from its
+# Go module at FLAGGER (toolchain/chart_sources.py).
+# Traefik chart 41.3.0 ships Traefik v3.7.11 (the kit's tests run 3.7.x).
+# metrics-server's chart is read from its Go module at METRICS_SERVER: that
+# chart is 3.13.0 (appVersion 0.8.0), so the docs set the image tag to the
+# module's release (stack/chart_values.py).
 TRAEFIK_CHART = "41.3.0"
-METRICS_SERVER_CHART = "3.13.1"

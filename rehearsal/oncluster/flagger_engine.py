@@ -207,9 +207,11 @@ class FlaggerInstall:
 
 
 def flagger_install(config: StackConfig) -> FlaggerInstall:
-    from cluster.addons import FLAGGER_RELEASE
+    from stack import chart_values
 
-    return FlaggerInstall(namespace=config.monitoring.flagger_namespace, deployment=FLAGGER_RELEASE)
+    # The chart names its Deployment after the documented release.
+    release = chart_values.flagger(config).release
+    return FlaggerInstall(namespace=config.monitoring.flagger_namespace, deployment=release)
 
 
 @dataclass

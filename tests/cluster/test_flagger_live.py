@@ -34,3 +34,20 @@ def test_traefikservice_weights_send_everything_to_the_primary(cluster):
     # At weight 0 Flagger leaves the canary out of the list.
     assert weights.get("order-api-primary") == 100
     assert weights.get("order-api-canary", 0) == 0
+
+
+def test_flagger_runs_from_its_chart_with_the_documented_values(cluster):
+    """The Deployment is the chart's (its labels, its wget exec probes passing on
+    this node) and runs with the docs' values."""
+    from cluster.addons import FLAGGER_NS
+    from stack.config import load_config
+    from toolchain.chart_sources import FLAGGER, chart_version
+
+    deployment = get_json("deployment", "flagger", "-n", FLAGGER_NS)
+    labels = deployment["metadata"]["labels"]
+    assert labels["helm.sh/chart"] == f"flagger-{chart_version(FLAGGER)}"
+    assert deployment["status"]["readyReplicas"] == 1
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["exec"]["command"][0] == "wget"
+    assert "-mesh-provider=traefik" in container["command"]
+    assert f"-metrics-server={load_config().prometheus_url}" in container["command"]

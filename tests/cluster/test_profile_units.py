@@ -17,6 +17,7 @@ from rehearsal.oncluster.flagger_engine import (
     prometheus_deployment,
     workload_file,
 )
+from stack import chart_values
 from stack.config import ConfigError
 from synth.main import DEFAULT_OUTPUT
 
@@ -54,9 +55,11 @@ def test_shop_names_come_from_the_settings_and_the_synthesized_objects(
     namespace = yaml.safe_load(shop.namespace_file.read_text())
     assert namespace["kind"] == "Namespace" and namespace["metadata"]["name"] == "shop"
     assert shop.prometheus_url == "http://prometheus-service.shop:9090"
-    flagger = addons.flagger(shop.flagger_namespace, shop.prometheus_url)
-    command = flagger[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert "-metrics-server=http://prometheus-service.shop:9090" in command
+    # Flagger's chart is rendered with this metrics server (cluster/chart_render.py).
+    assert (
+        "metricsServer=http://prometheus-service.shop:9090"
+        in chart_values.flagger(shop.config).sets
+    )
     # The Flagger engine finds the workload and Prometheus by kind and name.
     assert "shop-api" in (shop.manifests / workload_file(shop.manifests, shop.config)).read_text()
     assert prometheus_deployment(shop.manifests, shop.config) == "prometheus"

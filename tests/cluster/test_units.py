@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster import addons, command_lines, images, layout, node
+from cluster import command_lines, images, layout, node
 from cluster.lifecycle import NODE_PROGRAM
-from cluster.profile import default_profile
-from cluster.traefik_install import README_BUCKETS, traefik_for
 from tests.support.prerequisites import IN_CI
 from toolchain.components import BY_NAME, LOCAL_ROOT
 
@@ -69,31 +67,6 @@ def test_order_api_row_matches_the_dockerfile():
     cmd = re.search(r"^CMD (\[.*\])$", text, re.M)
     assert cmd and eval(cmd.group(1)) == list(images.image_table(Path("/x"))[0].cmd)
     assert 'ENTRYPOINT ["python", "-m", "order_api"]' in text  # = the order-api console script
-
-
-def test_addons_match_the_readme_helm_values():
-    readme = (ROOT / "README.md").read_text()
-    profile = default_profile()
-    buckets = re.search(r"metrics\.prometheus\.buckets=([0-9.\\,]+)'", readme)
-    assert buckets and buckets.group(1).replace("\\", "") == README_BUCKETS
-    assert f"metricsServer={profile.prometheus_url}" in readme
-    traefik = addons.traefik(traefik_for(profile))
-    args = traefik[-2]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert f"--metrics.prometheus.buckets={README_BUCKETS}" in args
-    assert "--metrics.prometheus.addServicesLabels=true" in args
-    assert "--providers.kubernetescrd" in args and "--entryPoints.web.address=:8000/tcp" in args
-    service = traefik[-1]
-    assert service["metadata"] == {
-        "name": "traefik",
-        "namespace": "traefik",
-        "labels": service["spec"]["selector"],
-    }
-    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("web", 80)]
-    flagger = addons.flagger(profile.flagger_namespace, profile.prometheus_url)
-    command = flagger[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert flagger[-1]["metadata"]["namespace"] == "flagger-system"
-    assert "-mesh-provider=traefik" in command
-    assert f"-metrics-server={profile.prometheus_url}" in command
 
 
 def test_coredns_forwards_nothing(tmp_path):

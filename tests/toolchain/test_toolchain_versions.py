@@ -79,6 +79,13 @@ def test_coredns_reports_the_pin() -> None:
     assert f"CoreDNS-{versions.COREDNS.removeprefix('v')}" in out, out
 
 
+def test_helm_reports_the_pin() -> None:
+    helm = require_binary("helm", "make toolchain")
+    assert _output(helm, "version", "--short").strip() == versions.HELM
+    # The client-go it links, read from its build info (a Kubernetes version).
+    assert _output(helm, "version", "--template", "{{.KubeClientVersion}}").startswith("v1.")
+
+
 def _module_version(binary: str, module: str) -> str:
     """The version of `module` linked into `binary`, from its Go build info
     (`mod` is the main package's module, a `=>` line the replacement of the line above)."""
@@ -100,6 +107,7 @@ def _module_version(binary: str, module: str) -> str:
     [
         ("loadtester", "github.com/fluxcd/flagger", versions.FLAGGER),
         ("hey", "github.com/rakyll/hey", versions.HEY),
+        ("helm", "helm.sh/helm/v4", versions.HELM),
         ("kube-apiserver", "k8s.io/apiserver", versions.KUBERNETES_STAGING),
         ("prometheus", "github.com/prometheus/prometheus", versions.PROMETHEUS_MODULE),
         (
