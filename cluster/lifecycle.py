@@ -14,7 +14,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster import addons, command_lines, layout, netns, node, pki, supervisor
+from cluster import (
+    addons,
+    command_lines,
+    container_cgroups,
+    image_store,
+    layout,
+    netns,
+    node,
+    pki,
+    supervisor,
+)
 from cluster.client import KubectlError, kubectl
 from cluster.layout import Paths, paths
 
@@ -115,6 +125,10 @@ def _node_binary(say: Say) -> Path:
 def _start(p: Paths, say: Say, started: float) -> None:
     tools = _tools()
     kubelet_bin = _node_binary(say)
+    try:
+        image_config = image_store.node_config(say)
+    except image_store.ImageStoreError as error:
+        raise ClusterError(str(error)) from None
     p.root.mkdir(parents=True)
     os.chmod(p.root, 0o755)
     _copy_programs(p, tools, kubelet_bin)
@@ -141,7 +155,7 @@ def _start(p: Paths, say: Say, started: float) -> None:
     supervisor.start(p, "kube-scheduler", command_lines.scheduler(tools["kube-scheduler"], p))
     supervisor.start(p, "kube-proxy", command_lines.kube_proxy(tools["kube-proxy"], p))
     supervisor.start(p, "coredns", command_lines.coredns(tools["coredns"], p))
-    config = node.write_config(p)
+    config = node.write_config(p, image_config)
     supervisor.start(p, NODE_PROGRAM, command_lines.kubelet(p.bin / NODE_PROGRAM, config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(
@@ -295,6 +309,7 @@ def down(say: Say = print) -> None:
     """Stop every process, delete the namespace, remove mount points and the run dir."""
     p = paths()
     supervisor.stop_all(p)
+    container_cgroups.remove_leftovers(p.kubelet_dir)
     netns.delete()
     _remove_mountpoints(p)
     _restore_modes(p)

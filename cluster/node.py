@@ -44,7 +44,8 @@ def cni_conflist(paths: Paths) -> dict[str, object]:
     }
 
 
-def write_config(paths: Paths) -> Path:
+def write_config(paths: Paths, image_config: dict[str, object] | None = None) -> Path:
+    """image_config: the image-container keys (cluster.image_store.node_config)."""
     config = {
         "nodeName": layout.NODE_NAME,
         "nodeIP": layout.NODE_IP,
@@ -61,6 +62,7 @@ def write_config(paths: Paths) -> Path:
         "stopLog": str(paths.pod_stops),
         "programRoots": images.program_roots(paths.bin),
         "images": images.table_json(paths.bin),
+        **(image_config or {}),
     }
     paths.kubelet_dir.mkdir(parents=True, exist_ok=True)
     f = paths.root / "kubelet.json"
