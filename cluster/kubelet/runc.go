@@ -134,6 +134,7 @@ func (p *Provider) prepareRunc(pr *podRuntime, c *containerRuntime) (*runcRun, *
 	}
 	run := &runcRun{id: runcContainerID(pr, c), dir: filepath.Join(pr.dir, "containers", c.spec.Name)}
 	p.cleanupRunc(run) // what a killed earlier run left
+	_ = os.Remove(filepath.Join(run.dir, "runc.log"))
 	rootfs := filepath.Join(run.dir, "rootfs")
 	for _, d := range []string{"upper", "work", "rootfs"} {
 		if err := os.MkdirAll(filepath.Join(run.dir, d), 0o755); err != nil {
@@ -229,7 +230,7 @@ func (p *Provider) cleanupRunc(run *runcRun) {
 	}
 	_ = exec.Command(p.cfg.Runc, p.runcArgs(run, "runc-delete.log", "delete", "--force", run.id)...).Run()
 	_ = unix.Unmount(filepath.Join(run.dir, "rootfs"), unix.MNT_DETACH)
-	for _, d := range []string{"rootfs", "upper", "work", "runc.log", "pid"} {
+	for _, d := range []string{"rootfs", "upper", "work", "pid"} {
 		_ = os.RemoveAll(filepath.Join(run.dir, d))
 	}
 }
@@ -303,10 +304,10 @@ func (c *containerRuntime) hardKill() {
 // namespaces, root, user, environment and capabilities.
 func (p *Provider) ociExecProbe(pr *podRuntime, c *containerRuntime, command []string, timeout time.Duration) error {
 	pr.mu.Lock()
-	id, process := c.runcID, c.process
+	id, process, started := c.runcID, c.process, c.initPID > 0
 	pr.mu.Unlock()
-	if process == nil {
-		return fmt.Errorf("exec probe: container not running")
+	if process == nil || !started {
+		return fmt.Errorf("exec probe: the container has not started")
 	}
 	proc := *process
 	proc.Args = command
