@@ -82,6 +82,7 @@ class PodStop:
     after_s: float  # from SIGTERM to the exit
     grace_s: float
     killed: bool  # SIGKILL after the grace period
+    container_id: str = ""  # runc://<id> for an image container, local://<pid> for a program
 
 
 def pod_stops(paths: Paths) -> list[PodStop]:
@@ -103,4 +104,5 @@ def _pod_stop(doc: dict[str, object]) -> PodStop:
         after_s=float(str(doc["afterS"])),
         grace_s=float(str(doc["graceS"])),
         killed=bool(doc["killed"]),
+        container_id=str(doc.get("containerID", "")),
     )

@@ -364,7 +364,7 @@ func stopRecords(pr *podRuntime, cs []*containerRuntime, sent time.Time, grace t
 		out = append(out, StopRecord{
 			Namespace: pr.pod.Namespace, Pod: pr.pod.Name, Container: c.spec.Name,
 			Signalled: sent, ExitCode: t.ExitCode, AfterS: after.Seconds(), GraceS: grace.Seconds(),
-			Killed: killed && after >= grace,
+			Killed: killed && after >= grace, ContainerID: t.ContainerID,
 		})
 	}
 	return out

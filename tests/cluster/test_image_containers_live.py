@@ -109,6 +109,7 @@ def test_a_deleted_pod_drains_and_exits_0_through_runc(cluster):
     took = time.monotonic() - started
     stops = [s for s in pod_stops(paths()) if s.pod == name]
     assert stops and stops[-1].exit_code == 0 and not stops[-1].killed, stops
+    assert stops[-1].container_id == f"runc://{container_id}"
     delay = float(next(e["value"] for e in pod["spec"]["containers"][0]["env"]
                        if e["name"] == "ORDER_API_SHUTDOWN_DELAY_S"))  # fmt: skip
     assert delay <= stops[-1].after_s < stops[-1].grace_s, stops[-1]
