@@ -106,6 +106,7 @@ func (p *Provider) runOCIContainer(pr *podRuntime, c *containerRuntime) (int, er
 		// The process never ran (an entrypoint that does not exist): as a CRI runtime says it.
 		code, reason, msg = 128, "StartError", why
 	}
+	p.cleanupRunc(run) // before the stop waiting on done removes the pod folder
 	pr.mu.Lock()
 	close(done)
 	if c.livenessKill {
