@@ -1,10 +1,13 @@
-"""The image table: which local program stands for which container image.
+"""The image table: which local program stands for which upstream container image.
 
-The one place that says it. A pod whose image matches no row stays waiting
-with reason `ImageNotAvailableLocally` (never Running). Entrypoint and CMD
-follow each image's own definition, so a container's `command` replaces the
-entrypoint and its `args` replace CMD, as in a container runtime. Aliases map
-the file names a manifest may use inside the image to the local programs.
+The one place that says it. order-api's own image runs as an OCI container
+under runc (cluster/image_store.py): its row here is used only where that
+image cannot be built (no buildah, runc or umoci, outside CI). A pod whose
+image matches no row stays waiting with reason `ImageNotAvailableLocally`
+(never Running). Entrypoint and CMD follow each image's own definition, so a
+container's `command` replaces the entrypoint and its `args` replace CMD, as
+in a container runtime. Aliases map the file names a manifest may use inside
+the image to the local programs.
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
     traefik = str(venv / "traefik")
     metrics_server = str(bin_dir / "metrics-server")
     return [
-        # service/Dockerfile: ENTRYPOINT python -m order_api, CMD --host 0.0.0.0 --port 8080;
-        # the console script is the same entry point.
+        # The fallback for the image (see the docstring). service/Dockerfile: ENTRYPOINT
+        # python -m order_api, CMD --host 0.0.0.0 --port 8080; the console script is the same.
         ImageRow(
             "order-api:*",
             (order_api,),

@@ -17,6 +17,8 @@ from pathlib import Path
 from cluster import (
     addons,
     command_lines,
+    container_cgroups,
+    image_store,
     layout,
     metrics_server,
     netns,
@@ -77,7 +79,7 @@ def up(say: Say = print, timeout: float = 240, values_file: Path | None = None) 
     p = paths()
     try:
         profile = _profile(p, values_file, say)
-        _start(p, say, started)
+        _start(p, profile, say, started)
         _install(p, profile, say, started)
         _wait_canary(profile, say, started, timeout)
     except BaseException:
@@ -142,10 +144,14 @@ def _node_binary(say: Say, program: str = NODE_PROGRAM) -> Path:
         raise ClusterError(str(error)) from error
 
 
-def _start(p: Paths, say: Say, started: float) -> None:
+def _start(p: Paths, profile: ClusterProfile, say: Say, started: float) -> None:
     tools = _tools()
     kubelet_bin = _node_binary(say)
     netpol_bin = _node_binary(say, netpol.PROGRAM)
+    try:
+        image_config = image_store.node_config(profile.config.app.image, say)
+    except image_store.ImageStoreError as error:
+        raise ClusterError(str(error)) from None
     _copy_programs(p, tools, kubelet_bin)
     # The project (its virtualenv) and the interpreter the virtualenv links to.
     _widen_modes(p, [PROJECT, Path(sys.executable).resolve()])
@@ -170,7 +176,7 @@ def _start(p: Paths, say: Say, started: float) -> None:
     supervisor.start(p, "kube-scheduler", command_lines.scheduler(tools["kube-scheduler"], p))
     supervisor.start(p, "kube-proxy", command_lines.kube_proxy(tools["kube-proxy"], p))
     supervisor.start(p, "coredns", command_lines.coredns(tools["coredns"], p))
-    config = node.write_config(p)
+    config = node.write_config(p, image_config)
     supervisor.start(p, NODE_PROGRAM, command_lines.kubelet(p.bin / NODE_PROGRAM, config))
     _wait(_node_ready, 60, f"node {layout.NODE_NAME} Ready", p)
     _progress(
@@ -341,6 +347,7 @@ def down(say: Say = print) -> None:
     """Stop every process, delete the namespace, remove mount points and the run dir."""
     p = paths()
     supervisor.stop_all(p)
+    container_cgroups.remove_leftovers(p.kubelet_dir)
     netns.delete()
     _remove_mountpoints(p)
     _restore_modes(p)

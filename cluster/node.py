@@ -44,7 +44,8 @@ def cni_conflist(paths: Paths) -> dict[str, object]:
     }
 
 
-def write_config(paths: Paths) -> Path:
+def write_config(paths: Paths, image_config: dict[str, object] | None = None) -> Path:
+    """image_config: the image-container keys (cluster.image_store.node_config)."""
     config = {
         "nodeName": layout.NODE_NAME,
         "nodeIP": layout.NODE_IP,
@@ -61,6 +62,7 @@ def write_config(paths: Paths) -> Path:
         "stopLog": str(paths.pod_stops),
         "programRoots": images.program_roots(paths.bin),
         "images": images.table_json(paths.bin),
+        **(image_config or {}),
     }
     paths.kubelet_dir.mkdir(parents=True, exist_ok=True)
     f = paths.root / "kubelet.json"
@@ -80,6 +82,7 @@ class PodStop:
     after_s: float  # from SIGTERM to the exit
     grace_s: float
     killed: bool  # SIGKILL after the grace period
+    container_id: str = ""  # runc://<id> for an image container, local://<pid> for a program
 
 
 def pod_stops(paths: Paths) -> list[PodStop]:
@@ -101,4 +104,5 @@ def _pod_stop(doc: dict[str, object]) -> PodStop:
         after_s=float(str(doc["afterS"])),
         grace_s=float(str(doc["graceS"])),
         killed=bool(doc["killed"]),
+        container_id=str(doc.get("containerID", "")),
     )

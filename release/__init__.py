@@ -1,7 +1,7 @@
 """The release path: build the order-api image, push it, and release a tag
 into the committed values file and dist/.
 
-Sits beside the rehearsal and the cluster (it imports stack and synth, nothing
-imports it). `python -m release --help`; the make targets image, push and
+Imports stack and synth; the cluster imports it to build the image its node
+runs (cluster/image_store.py). `python -m release --help`; the make targets image, push and
 release call it.
 """

@@ -32,6 +32,14 @@ type Config struct {
 	// back on itself inside the volume.
 	ProgramRoots []string `json:"programRoots"`
 	Images       []Image  `json:"images"`
+	// Image containers (runc.go): the node's OCI layout, the cache the images
+	// are unpacked into, the programs, and which references run which image.
+	OCILayout    string     `json:"ociLayout,omitempty"`
+	ImageCache   string     `json:"imageCache,omitempty"`
+	Runc         string     `json:"runc,omitempty"`
+	Umoci        string     `json:"umoci,omitempty"`
+	OCIImages    []OCIImage `json:"ociImages,omitempty"`
+	PodPidsLimit int64      `json:"podPidsLimit,omitempty"` // as the kubelet's --pod-max-pids
 }
 
 // Image maps an image reference pattern to a local program.

@@ -29,6 +29,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == sandboxArg {
 		runSandbox()
 	}
+	if len(os.Args) > 1 && os.Args[1] == pidHolderArg {
+		runHolder()
+	}
 	configFile := flag.String("config", "", "kubelet config JSON (written by python -m cluster up)")
 	flag.Parse()
 	if *configFile == "" {
@@ -50,6 +53,11 @@ func run(cfg *Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	if cfg.Runc != "" {
+		if err := mountCgroups(); err != nil {
+			return fmt.Errorf("cgroup hierarchies for runc: %w", err)
+		}
+	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
 		return err

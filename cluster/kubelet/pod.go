@@ -28,6 +28,7 @@ type containerRuntime struct {
 	proc         *os.Process
 	done         chan struct{} // closed when the current process exited
 	livenessKill bool
+	ociContainer // set for an image of the node's store, run by runc (runc.go)
 }
 
 type podRuntime struct {
@@ -59,12 +60,15 @@ func newPodRuntime(p *Provider, pod *corev1.Pod) *podRuntime {
 		cancel:    cancel,
 	}
 	for _, c := range pod.Spec.Containers {
-		cr := &containerRuntime{spec: c, image: p.cfg.lookupImage(c.Image)}
+		cr := &containerRuntime{spec: c}
 		cr.state.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
-		if cr.image == nil {
-			cr.state.Waiting = &corev1.ContainerStateWaiting{
-				Reason:  ImageNotAvailable,
-				Message: fmt.Sprintf("image %q has no local program on this node (see cluster/images.py)", c.Image),
+		// The node's image store first: an image it has (or should have) never runs as a program.
+		if !p.resolveImage(cr) {
+			if cr.image = p.cfg.lookupImage(c.Image); cr.image == nil {
+				cr.state.Waiting = &corev1.ContainerStateWaiting{
+					Reason:  ImageNotAvailable,
+					Message: fmt.Sprintf("image %q has no local program on this node (see cluster/images.py)", c.Image),
+				}
 			}
 		}
 		pr.containers = append(pr.containers, cr)
@@ -78,7 +82,7 @@ func (p *Provider) start(pr *podRuntime) {
 		pr.mu.Lock()
 		pr.reason, pr.message = "SetupFailed", err.Error()
 		for _, c := range pr.containers {
-			if c.image != nil {
+			if c.runnable() {
 				c.state.Waiting = &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
 			}
 		}
@@ -91,7 +95,7 @@ func (p *Provider) start(pr *podRuntime) {
 		return
 	}
 	for _, c := range pr.containers {
-		if c.image != nil {
+		if c.runnable() {
 			go p.supervise(pr, c)
 		}
 	}
@@ -215,6 +219,9 @@ func (p *Provider) runContainer(pr *podRuntime, c *containerRuntime) (int, error
 		pr.mu.Unlock()
 		return 128, err
 	}
+	if c.oci != nil {
+		return p.runOCIContainer(pr, c)
+	}
 	spec, err := p.buildSpec(pr, &c.spec, c.image, nil)
 	if err != nil {
 		return fail("CreateContainerError", err)
@@ -329,7 +336,7 @@ func (p *Provider) stop(pr *podRuntime, grace time.Duration) {
 			c.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: 0, Reason: "Completed", FinishedAt: metav1.Now(),
 			}}
-			if c.image == nil {
+			if !c.runnable() {
 				c.state.Terminated.Reason, c.state.Terminated.ExitCode = ImageNotAvailable, 128
 			}
 		}
@@ -357,7 +364,7 @@ func stopRecords(pr *podRuntime, cs []*containerRuntime, sent time.Time, grace t
 		out = append(out, StopRecord{
 			Namespace: pr.pod.Namespace, Pod: pr.pod.Name, Container: c.spec.Name,
 			Signalled: sent, ExitCode: t.ExitCode, AfterS: after.Seconds(), GraceS: grace.Seconds(),
-			Killed: killed && after >= grace,
+			Killed: killed && after >= grace, ContainerID: t.ContainerID,
 		})
 	}
 	return out
@@ -367,9 +374,7 @@ func (pr *podRuntime) killAll() {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	for _, c := range pr.containers {
-		if c.proc != nil {
-			_ = c.proc.Kill()
-		}
+		c.hardKill()
 	}
 }
 
@@ -392,12 +397,12 @@ func (pr *podRuntime) status() *corev1.Pod {
 	for _, c := range pr.containers {
 		started := c.started
 		cs := corev1.ContainerStatus{
-			Name: c.spec.Name, Image: c.spec.Image, ImageID: "local://" + c.spec.Image,
+			Name: c.spec.Name, Image: c.spec.Image, ImageID: c.imageID(),
 			State: c.state, LastTerminationState: c.last, Ready: c.ready,
 			RestartCount: c.restarts, Started: &started,
 		}
 		if c.state.Running != nil && c.proc != nil {
-			cs.ContainerID = containerID(c.proc.Pid)
+			cs.ContainerID = c.containerID()
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 		allReady = allReady && c.ready

@@ -39,7 +39,7 @@ func (p *Provider) probeLoop(pr *podRuntime, c *containerRuntime, done chan stru
 			pr.mu.Lock()
 			if c.done == done && c.proc != nil {
 				c.livenessKill = true
-				_ = c.proc.Kill()
+				c.hardKill()
 			}
 			pr.mu.Unlock()
 		})
@@ -179,6 +179,9 @@ var probeClient = &http.Client{Transport: &http.Transport{
 // execProbe runs the command in the container's context (same mounts,
 // network namespace and user), not in its PID namespace.
 func (p *Provider) execProbe(pr *podRuntime, c *containerRuntime, command []string, timeout time.Duration) error {
+	if c.oci != nil {
+		return p.ociExecProbe(pr, c, command, timeout)
+	}
 	spec, err := p.buildSpec(pr, &c.spec, c.image, command)
 	if err != nil {
 		return err

@@ -24,6 +24,8 @@ type Provider struct {
 	client      kubernetes.Interface
 	net         *network
 	mountpoints *mountpoints
+	images      *imageStore // nil: no image runs as a container
+	cpuCgroup   bool        // CPU limits can be set
 
 	mu       sync.Mutex
 	pods     map[string]*podRuntime
@@ -36,6 +38,8 @@ func NewProvider(cfg *Config, client kubernetes.Interface) *Provider {
 	return &Provider{
 		cfg: cfg, client: client, net: n, netErr: err,
 		mountpoints: &mountpoints{log: cfg.MountpointLog},
+		images:      newImageStore(cfg),
+		cpuCgroup:   hasCPUController(),
 		pods:        map[string]*podRuntime{},
 		notifyFn:    func(*corev1.Pod) {},
 	}

@@ -19,6 +19,8 @@ type StopRecord struct {
 	AfterS    float64   `json:"afterS"` // from SIGTERM to the exit
 	GraceS    float64   `json:"graceS"`
 	Killed    bool      `json:"killed"` // SIGKILL after the grace period
+	// runc://<id> for an image container, local://<pid> for a program.
+	ContainerID string `json:"containerID,omitempty"`
 }
 
 // appendStops writes the records to the stop log (no log configured: nothing).

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from cluster import layout, netns
+from cluster import container_cgroups, layout, netns
 
 
 def leftovers() -> list[str]:
@@ -31,6 +31,7 @@ def leftovers() -> list[str]:
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     if f": {layout.BRIDGE}:" in links or f": {layout.BRIDGE}@" in links:
         found.append(f"bridge {layout.BRIDGE} in the host namespace")
+    found += [f"cgroup {p}" for p in container_cgroups.leftover_cgroups()]
     for path in ("/prometheus", "/run/secrets/kubernetes.io"):
         if Path(path).exists():
             found.append(f"mount point {path}")

@@ -370,8 +370,9 @@ def test_order_api_pods_end_by_sigterm_and_drain(
     results: dict[str, Result], name: str, figures: list[str]
 ) -> None:
     """Every order-api pod deleted during the run (the canary scaled to zero, the old
-    primary pods replaced at promotion) ended as Kubernetes asks: SIGTERM, then
-    order-api's shutdown delay and drain, exit 0, inside the grace period."""
+    primary pods replaced at promotion) ran the built image under runc and ended as
+    Kubernetes asks: SIGTERM, then order-api's shutdown delay and drain, exit 0,
+    inside the grace period."""
     from cluster import layout
     from cluster.node import pod_stops
 
@@ -392,6 +393,7 @@ def test_order_api_pods_end_by_sigterm_and_drain(
         assert len(stops) > len(canary), stops
     for stop in stops:
         assert stop.exit_code == 0 and not stop.killed, stop
+        assert stop.container_id.startswith("runc://"), stop  # the built image, not the program
         # Readiness 503 at once, then the shutdown delay, then the drain.
         assert app.shutdown_delay_s <= stop.after_s < stop.grace_s, stop
         assert stop.grace_s == app.termination_grace_s, stop
