@@ -24,7 +24,7 @@ TOP_CHAINS = ("KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT")
 # presence means the controller has written the filter table once.
 SYNCED_MARK = "rule to explicitly ACCEPT traffic that comply to network policies"
 # The controller's one rule of ours (--kube-proxy-first), by its comment.
-PROXY_FIRST_COMMENT = "kube-proxy's service rules first, as k3s orders them"
+PROXY_FIRST_COMMENT = "kube-proxy service rules first, as k3s orders them"
 # Bridged pod-to-pod packets reach iptables only with this on.
 BRIDGE_NF_SYSCTL = "net.bridge.bridge-nf-call-iptables"
 NODE_PORT_RANGE = "30000-32767"

@@ -135,12 +135,14 @@ const (
 	forwardChain       = "KUBE-ROUTER-FORWARD" // kube-router's, first in FORWARD
 	proxyServicesChain = "KUBE-SERVICES"       // kube-proxy's, in the filter table
 	proxyWait          = 60 * time.Second
+	// How often the jump is checked (and put back if anything removed it).
+	proxyRecheck = 10 * time.Second
 )
 
 // proxyFirstRule is the jump that puts kube-proxy's service rules before the
 // policies' ACCEPT (see the package comment).
 var proxyFirstRule = []string{
-	"-m", "comment", "--comment", "kube-proxy's service rules first, as k3s orders them",
+	"-m", "comment", "--comment", "kube-proxy service rules first, as k3s orders them",
 	"-m", "conntrack", "--ctstate", "NEW", "-j", proxyServicesChain,
 }
 
@@ -171,6 +173,28 @@ func putKubeProxyFirst(ipt utils.IPTablesHandler) error {
 		return err
 	}
 	return ipt.Insert("filter", forwardChain, 1, proxyFirstRule...)
+}
+
+// keepKubeProxyFirst puts the jump back whenever it is missing, and says so.
+func keepKubeProxyFirst(ipt utils.IPTablesHandler, stop <-chan struct{}) {
+	t := time.NewTicker(proxyRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		found, err := ipt.Exists("filter", forwardChain, proxyFirstRule...)
+		if err == nil && !found {
+			klog.Warningf("--kube-proxy-first: the jump to %s was gone from %s; putting it back",
+				proxyServicesChain, forwardChain)
+			err = ipt.Insert("filter", forwardChain, 1, proxyFirstRule...)
+		}
+		if err != nil {
+			klog.Errorf("--kube-proxy-first: %v", err)
+		}
+	}
 }
 
 // drain consumes the controller's heartbeats; nothing else reads them here.
@@ -211,9 +235,12 @@ func run(s settings) error {
 		return err
 	}
 	if s.proxyFirst {
-		if err := putKubeProxyFirst(iptablesHandlers[v1core.IPv4Protocol]); err != nil {
+		ipt := iptablesHandlers[v1core.IPv4Protocol]
+		if err := putKubeProxyFirst(ipt); err != nil {
 			return fmt.Errorf("--kube-proxy-first: %w", err)
 		}
+		klog.Infof("--kube-proxy-first: %s jumps to %s first", forwardChain, proxyServicesChain)
+		go keepKubeProxyFirst(ipt, stop)
 	}
 	controller, err := netpol.NewNetworkPolicyController(client, config, pods, policies, namespaces,
 		&sync.Mutex{}, iptablesHandlers, ipsetHandlers)
