@@ -182,6 +182,7 @@ class Result:
     panels: dict[str, Any] = field(default_factory=dict)  # §4, read right after the run
     sink: list[dict[str, Any]] = field(default_factory=list)  # §5, the alert sink's records
     sink_wait_s: float = 0.0  # how long after the run the last awaited message took
+    alert_states: dict[str, Any] = field(default_factory=dict)  # to explain a missing alert
 
 
 def _model_release(case: Case, folder: Path) -> Path:
@@ -638,8 +639,30 @@ def _read_sink(r: Result) -> None:
             lambda records: _proven(_alert_proof(records, started)),
             timeout_s=SINK_TIMEOUT_S,
         )
+        if not _proven(_alert_proof(r.sink, started)):
+            r.alert_states = _alert_states(executor)
     finally:
         executor.close()
+
+
+def _alert_states(executor: Any) -> dict[str, Any]:
+    """Prometheus' ALERTS and Alertmanager's alerts, read before the cluster goes."""
+    from rehearsal.measure.http_probe import http_get
+    from rehearsal.oncluster.flagger_engine import _service_address
+
+    config = load_config(env={})
+    m, a = config.monitoring, config.alerts
+    states: dict[str, Any] = {}
+    for name, service, port, path in (
+        ("prometheus", m.prometheus_service, m.prometheus_port, "/api/v1/query?query=ALERTS"),
+        ("alertmanager", a.alertmanager_service, a.alertmanager_port, "/api/v2/alerts"),
+    ):
+        try:
+            url = f"http://{_service_address(NAMESPACE, service, port)}{path}"
+            states[name] = executor.run(http_get, url, timeout=5.0)[1].decode()[:3000]
+        except Exception as exc:  # a diagnostic only
+            states[name] = f"{type(exc).__name__}: {exc}"
+    return states
 
 
 def test_a_rollback_and_a_firing_alert_reach_the_on_call_webhook(
@@ -669,7 +692,7 @@ def test_a_rollback_and_a_firing_alert_reach_the_on_call_webhook(
     # rollback alert fired after the verdict; both on the on-call receiver.
     errors = proof.firing.get((alerts.HIGH_ERROR_RATE, CANARY))
     rolled_back = proof.firing.get((alerts.ROLLED_BACK, None))
-    assert errors and rolled_back, (paths, sorted(proof.firing))
+    assert errors and rolled_back, (paths, sorted(proof.firing), r.alert_states)
     assert started <= _unix(errors["startsAt"]) < verdict_at
     assert _unix(rolled_back["startsAt"]) >= verdict_at - 2 * CONTROL_LOOP_S
     assert proof.receivers == {ON_CALL}

@@ -30,7 +30,9 @@ VALUES = Path(__file__).with_name("alert_sink_values.yaml")
 # webhook's path is in the values file).
 FLAGGER_ALERTS_PATH = "/flagger/alerts"
 ALERTMANAGER_PATH = "/alertmanager"
-SINK_FILE = "90-alert-sink.k8s.yaml"
+# Sorted before Alertmanager's file, so its Secret exists when the new Alertmanager
+# pod starts (the local node writes secret volumes once, at the pod's start).
+SINK_FILE = "05-alert-sink.k8s.yaml"
 SINK_UID = 65534
 PORT_NAME = "http"
 
