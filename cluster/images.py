@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cluster.webhook_sink import SINK_IMAGE
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -94,6 +96,12 @@ def image_table(bin_dir: Path) -> list[ImageRow]:
             "ghcr.io/fluxcd/flagger:*",
             ("./flagger",),
             aliases={"./flagger": flagger, "flagger": flagger},
+        ),
+        # The tests' alert receiver (cluster/webhook_sink.py): the project's own module.
+        ImageRow(
+            SINK_IMAGE.rpartition(":")[0] + ":*",
+            (python, "-m", "cluster.webhook_sink"),
+            env={"PYTHONPATH": str(PROJECT), "PYTHONDONTWRITEBYTECODE": "1"},
         ),
         # traefik: its entrypoint script runs `traefik "$@"` when args start with "-".
         ImageRow("docker.io/traefik:*", ("traefik",), aliases={"traefik": traefik}),

@@ -31,7 +31,6 @@ PASSWORD_KEY = "password"
 # With no receiver configured, alerts are grouped and shown (UI, amtool), never sent.
 NO_RECEIVER = "none"
 ON_CALL = "on-call"
-CRITICAL_GROUP_WAIT = "10s"
 CRITICAL_REPEAT_INTERVAL = "1h"
 GROUP_BY = ["alertname", NAMESPACE_LABEL]
 
@@ -80,7 +79,7 @@ def _route(config: StackConfig) -> dict[str, Any]:
             {
                 "receiver": receiver,
                 "matchers": [f'{alerts.SEVERITY}="{alerts.CRITICAL}"'],
-                "group_wait": CRITICAL_GROUP_WAIT,
+                "group_wait": a.critical_group_wait,
                 "repeat_interval": CRITICAL_REPEAT_INTERVAL,
             }
         ],

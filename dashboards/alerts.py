@@ -95,7 +95,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             runbook_url=runbook(HIGH_ERROR_RATE),
             signal=error_pct,
             expr=f"{error_pct} > {canary.error_rate_max_percent:g}",
-            for_="2m",
+            for_=config.alerts.error_rate_for,
             severity=CRITICAL,
             summary=f"{app} answers too many requests with 5xx",
             description=(
@@ -110,7 +110,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             runbook_url=runbook(HIGH_LATENCY),
             signal=p99_ms,
             expr=f"{p99_ms} > {canary.latency_max_ms}",
-            for_="5m",
+            for_=config.alerts.latency_for,
             severity=WARNING,
             summary=f"{app} p99 latency is above the canary latency threshold",
             description=(
@@ -126,7 +126,7 @@ def alerting_rules(config: StackConfig, *, error_ratio: str, latency_buckets: st
             # absent() also fires when the targets vanish altogether (pods
             # deleted, discovery broken), where `up == 0` would stay silent.
             expr=f"absent({up} == 1)",
-            for_="1m",
+            for_=config.alerts.down_for,
             severity=CRITICAL,
             summary=f"No {app} target is up",
             description=(

@@ -267,9 +267,21 @@ class AlertsConfig:
     # host:port of the SMTP server.
     email_smarthost: str = ""
     email_username: str = ""
+    # An in-cluster receiver in the app namespace (a relay such as
+    # prometheus-msteams, or the tests' webhook sink): the `app` label of its
+    # pods and its port. The NetworkPolicies then admit Flagger (its event
+    # webhook, its AlertProvider) and Alertmanager to it, and nothing else.
+    receiver_app: str = ""
+    receiver_port: int = 8080
     group_wait: str = "30s"
+    # The wait of the `critical` route (OrderApiHighErrorRate, OrderApiDown).
+    critical_group_wait: str = "10s"
     group_interval: str = "5m"
     repeat_interval: str = "4h"
+    # How long each alert's condition must hold before it fires (the rules' `for`).
+    error_rate_for: str = "2m"
+    latency_for: str = "5m"
+    down_for: str = "1m"
     # Where the alerts' runbook_url points: the repository's docs/runbooks.md
     # as the team publishes it (each alert links its own section).
     runbook_base_url: str = "docs/runbooks.md"

@@ -94,9 +94,16 @@ DESCRIPTIONS: dict[str, str] = {
     "alerts.email_from": "Sender of the email receiver.",
     "alerts.email_smarthost": "SMTP server, host:port.",
     "alerts.email_username": "SMTP user name (the password comes from receiver_secret).",
+    "alerts.receiver_app": "`app` label of an in-cluster receiver's pods in the namespace; "
+    "the NetworkPolicies admit Flagger and Alertmanager to it. Empty: none.",
+    "alerts.receiver_port": "Port of that in-cluster receiver.",
     "alerts.group_wait": "Alertmanager group_wait.",
+    "alerts.critical_group_wait": "group_wait of the critical route (error rate, down).",
     "alerts.group_interval": "Alertmanager group_interval.",
     "alerts.repeat_interval": "Alertmanager repeat_interval.",
+    "alerts.error_rate_for": "How long the error rate must stay high before its alert fires.",
+    "alerts.latency_for": "How long the p99 latency must stay high before its alert fires.",
+    "alerts.down_for": "How long order-api must have no healthy target before its alert fires.",
     "alerts.runbook_base_url": "Where the alerts' runbook_url points (docs/runbooks.md as "
     "your team publishes it).",
     "canary.interval_s": "Flagger analysis interval.",

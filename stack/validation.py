@@ -305,6 +305,9 @@ def _alert_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          f"{', '.join(RECEIVERS)}"),
         ("alerts.receiver_secret", bool(DNS_NAME.fullmatch(al.receiver_secret)),
          "must be a Secret name (DNS name)"),
+        ("alerts.receiver_app", not al.receiver_app or bool(DNS_LABEL.fullmatch(al.receiver_app)),
+         "must be empty or the `app` label of the receiver's pods (a DNS label)"),
+        ("alerts.receiver_port", 1 <= al.receiver_port <= 65535, "must be a TCP port"),
         ("alerts.slack_channel", al.receiver != "slack" or bool(al.slack_channel),
          "must be set for the slack receiver (e.g. #order-api-oncall)"),
         ("alerts.email_to", not email or bool(EMAIL.fullmatch(al.email_to)),
@@ -315,7 +318,8 @@ def _alert_rules(c: StackConfig) -> list[tuple[str, bool, str]]:
          "must be host:port of the SMTP server for the email receiver"),
         *[(f"alerts.{name}", bool(PROMETHEUS_DURATION.fullmatch(getattr(al, name))),
            "must be a Prometheus duration (e.g. 30s, 5m, 4h)")
-          for name in ("group_wait", "group_interval", "repeat_interval")],
+          for name in ("group_wait", "critical_group_wait", "group_interval", "repeat_interval",
+                       "error_rate_for", "latency_for", "down_for")],
         ("alerts.runbook_base_url", bool(al.runbook_base_url) and "#" not in al.runbook_base_url,
          "must be the runbooks page without a #fragment (each alert adds its own)"),
     ]  # fmt: skip

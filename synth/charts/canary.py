@@ -164,6 +164,8 @@ def _ref(obj: cdk8s.ApiObject) -> dict[str, str]:
 ERROR = "error"
 INFO = "info"
 EVENT_WEBHOOK = "events"
+# The key of alerts.flagger_secret Flagger reads the webhook URL from.
+ADDRESS_KEY = "address"
 
 
 def alert_providers(config: StackConfig, names: AppNames) -> dict[str, dict[str, Any]]:
@@ -176,7 +178,7 @@ def alert_providers(config: StackConfig, names: AppNames) -> dict[str, dict[str,
         body: dict[str, Any] = {"type": a.flagger_provider}
         if channel:
             body["channel"] = channel
-        # Flagger reads the webhook URL from the Secret's `address` key.
+        # Flagger reads the webhook URL from the Secret's ADDRESS_KEY.
         body["secretRef"] = {"name": a.flagger_secret}
         return body
 

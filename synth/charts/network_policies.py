@@ -20,6 +20,9 @@ from synth.charts.grafana import GRAFANA
 from synth.charts.prometheus import PROMETHEUS
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# prometheus-operator labels every Alertmanager pod it runs so (its
+# alertmanager-operated Service selects them by it).
+OPERATOR_ALERTMANAGER_POD = {COMPONENT_NAME_LABEL: "alertmanager"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +36,34 @@ class Allow:
     from_namespace: str | None = None
     # Narrows a namespace peer to these pods (kube-system on k3s holds more than Traefik).
     from_pod_labels: dict[str, str] | None = None
+
+
+def _receiver_allows(config: StackConfig) -> list[Allow]:
+    """An in-cluster alert receiver (alerts.receiver_app): Flagger posts its events and
+    alerts to it, Alertmanager its notifications; no one else reaches it."""
+    a, m = config.alerts, config.monitoring
+    if not a.receiver_app:
+        return []
+    if config.bundled_monitoring:
+        alertmanager = Allow(
+            name=f"{a.receiver_app}-from-{ALERTMANAGER}",
+            to_apps=[a.receiver_app],
+            port=a.receiver_port,
+            from_apps=[ALERTMANAGER],
+        )
+    else:  # kube-prometheus-stack's Alertmanager, in the operator's namespace
+        alertmanager = Allow(
+            name=f"{a.receiver_app}-from-{ALERTMANAGER}",
+            to_apps=[a.receiver_app],
+            port=a.receiver_port,
+            from_namespace=m.operator_namespace,
+            from_pod_labels=OPERATOR_ALERTMANAGER_POD,
+        )
+    return [
+        Allow(name=f"{a.receiver_app}-from-flagger", to_apps=[a.receiver_app],
+              port=a.receiver_port, from_namespace=m.flagger_namespace),
+        alertmanager,
+    ]  # fmt: skip
 
 
 def _operator_allows(config: StackConfig) -> list[Allow]:
@@ -54,7 +85,7 @@ def _operator_allows(config: StackConfig) -> list[Allow]:
 
 def allows(config: StackConfig) -> list[Allow]:
     if not config.bundled_monitoring:
-        return _operator_allows(config)
+        return [*_operator_allows(config), *_receiver_allows(config)]
     names = app_names(config)
     m, k = config.monitoring, config.canary
     app_port = config.app.container_port
@@ -79,6 +110,7 @@ def allows(config: StackConfig) -> list[Allow]:
               port=config.alerts.alertmanager_port, from_apps=[PROMETHEUS]),
         Allow(name=f"{LOADTESTER}-from-flagger", to_apps=[LOADTESTER], port=k.loadtester_port,
               from_namespace=m.flagger_namespace),
+        *_receiver_allows(config),
     ]  # fmt: skip
 
 

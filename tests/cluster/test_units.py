@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import json
 import os
@@ -15,6 +16,7 @@ import pytest
 
 from cluster import command_lines, images, layout, node
 from cluster.lifecycle import NODE_PROGRAM
+from cluster.webhook_sink import SINK_IMAGE, Records
 from tests.support.prerequisites import IN_CI
 from toolchain.components import BY_NAME, LOCAL_ROOT
 
@@ -44,6 +46,7 @@ def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
         "prom/alertmanager:*",
         "ghcr.io/fluxcd/flagger-loadtester:*",
         "ghcr.io/fluxcd/flagger:*",
+        "order-api-sre/webhook-sink:*",
         "docker.io/traefik:*",
         "rancher/mirrored-library-traefik:*",
         "registry.k8s.io/metrics-server/metrics-server:*",
@@ -60,6 +63,25 @@ def test_image_table_maps_the_stack_images_and_nothing_else(tmp_path):
     # Alertmanager runs the toolchain's binary, copied into bin_dir like Prometheus.
     alertmanager = next(r for r in table if "alertmanager" in r.pattern)
     assert alertmanager.aliases[alertmanager.entrypoint[0]] == str(tmp_path / "alertmanager")
+    # The webhook sink is this checkout's module, on the virtualenv's interpreter.
+    sink = next(r for r in table if "webhook-sink" in r.pattern)
+    assert fnmatch.fnmatch(SINK_IMAGE, sink.pattern)
+    assert sink.entrypoint[1:] == ("-m", "cluster.webhook_sink")
+    assert (Path(sink.env["PYTHONPATH"]) / "cluster" / "webhook_sink.py").is_file()
+
+
+def test_webhook_sink_records_bodies_by_path_and_keeps_the_last_ones():
+    records = Records(limit=3)
+    records.add("/flagger/events", b'{"phase": "Failed"}')
+    records.add("/alertmanager", b"not json")
+    assert records.under("/flagger") == [
+        {"path": "/flagger/events", "received_at": records.under("/")[0]["received_at"],
+         "body": {"phase": "Failed"}}
+    ]  # fmt: skip
+    assert records.under("/alertmanager")[0]["body"] == "not json"
+    for n in range(3):
+        records.add(f"/n{n}", b"{}")
+    assert [r["path"] for r in records.under("/")] == ["/n0", "/n1", "/n2"]
 
 
 def test_order_api_row_matches_the_dockerfile():

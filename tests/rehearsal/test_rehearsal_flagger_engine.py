@@ -25,17 +25,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dashboards import alerts
 from dashboards import queries as q
+from dashboards.alert_routing import ON_CALL
 from rehearsal.oncluster.cluster_release import (
     faults_values,
     release_values,
@@ -44,13 +48,23 @@ from rehearsal.oncluster.cluster_release import (
     with_failing_query,
     without_load_start,
 )
+from rehearsal.oncluster.flagger_engine import CONTROL_LOOP_S
 from rehearsal.report.report_data import outcome_json
 from rehearsal.report.verdict import EXIT_PROMOTED, EXIT_ROLLED_BACK
 from rehearsal.spec.duration_text import prometheus_duration
 from rehearsal.spec.scenarios import PROMOTED, ROLLED_BACK
 from stack.config import load_config
-from stack.names import ERROR_RATE, LATENCY_P99, REQUEST_DURATION, REQUEST_SUCCESS_RATE
+from stack.names import ERROR_RATE, LATENCY_P99, REQUEST_DURATION, REQUEST_SUCCESS_RATE, app_names
 from tests.rehearsal.compare import compare
+from tests.support.alert_sink import (
+    ALERTMANAGER_PATH,
+    FLAGGER_ALERTS_PATH,
+    add_sink,
+    events_path,
+    sink_config,
+    sink_values,
+    wait_for_records,
+)
 from tests.support.prerequisites import require_cluster_prerequisites
 
 pytestmark = pytest.mark.live
@@ -72,6 +86,11 @@ LATENCY_CHECKS = frozenset({REQUEST_DURATION, LATENCY_P99})
 # request-success-rate, at the same tick of the errors case.
 ERROR_GATES = frozenset({REQUEST_SUCCESS_RATE, ERROR_RATE})
 WIDE_GATES = {"success_rate_min_percent": 90.0, "error_rate_max_percent": 10.0}
+# The erroring case that also proves the alert paths (tests/support/alert_sink.py).
+ALERT_CASE = "over-threshold"
+# After the verdict: a scrape, a rule evaluation and Alertmanager's 1 s group wait
+# bring CanaryRolledBack in a few seconds; this bounds the wait.
+SINK_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,12 +143,16 @@ CASES = [
         expect=ROLLED_BACK,
         prepare=with_failing_query,
     ),
+    # Last, since its gates change Prometheus' rules anyway (a new Prometheus pod): the
+    # alert proof rides on it. The release carries tests/support/alert_sink_values.yaml
+    # and the webhook sink pod: the rollback and the canary's error-rate alert reach it.
     Case(
-        name="over-threshold",
+        name=ALERT_CASE,
         scenario="healthy",
         expect=ROLLED_BACK,
-        extra={"canary": {**WIDE_GATES, "step_weights": [20, 50]}},
+        extra={"canary": {**WIDE_GATES, "step_weights": [20, 50]}, **sink_values()},
         canary_env={"ORDER_API_FAULT_ERROR_RATE": "0.3"},
+        prepare=add_sink,
     ),
 ]
 
@@ -159,6 +182,9 @@ class Result:
     primary_hpa_cpu: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     panels: dict[str, Any] = field(default_factory=dict)  # §4, read right after the run
+    sink: list[dict[str, Any]] = field(default_factory=list)  # §5, the alert sink's records
+    sink_wait_s: float = 0.0  # how long after the run the last awaited message took
+    alert_states: dict[str, Any] = field(default_factory=dict)  # to explain a missing alert
 
 
 def _model_release(case: Case, folder: Path) -> Path:
@@ -312,6 +338,8 @@ def results(
                 # Read now: a later case that changes the gates changes the rule files,
                 # which recreates Prometheus' pod and its emptyDir TSDB.
                 out["errors"].panels = _read_panels(out["healthy"], out["errors"])
+            if case.name == ALERT_CASE and not error:
+                _read_sink(out[case.name])
         yield out
     finally:
         walls = ", ".join(
@@ -555,3 +583,147 @@ def test_flagger_panels_read_flaggers_own_exporter(results: dict[str, Result]) -
         assert value == pytest.approx(m["value"], rel=1e-6), (m["name"], rows)
         assert unit == {"request-success-rate": "%", "error-rate": "%"}.get(m["name"], "ms")
     assert 1.0 <= rows["request-duration"][1] <= 500.0  # ms, not Flagger's seconds
+
+
+# --- §5: a rollback and a firing alert reach the on-call webhook ---------------------------
+
+
+def _unix(stamp: str) -> float:
+    """Alertmanager's RFC 3339 time (nanoseconds, Z) as unix seconds."""
+    text = re.sub(r"(\.\d{6})\d+", r"\1", stamp).replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+@dataclass(frozen=True)
+class AlertProof:
+    """What the sink got for one run, by path: Flagger's event webhook, Flagger's
+    AlertProvider and Alertmanager's webhook (firing alerts that started in the run)."""
+
+    events: list[dict[str, Any]]
+    provider: list[dict[str, Any]]
+    firing: dict[tuple[str, str | None], dict[str, Any]]
+    receivers: set[str]
+
+
+def _alert_proof(records: list[dict[str, Any]], started_at: float) -> AlertProof:
+    config = sink_config()
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_path.setdefault(record["path"], []).append(record["body"])
+    notifications = by_path.get(ALERTMANAGER_PATH, [])
+    firing = {
+        (a["labels"]["alertname"], a["labels"].get("app")): a
+        for n in notifications
+        for a in n["alerts"]
+        if a["status"] == "firing" and _unix(a["startsAt"]) >= started_at
+    }
+    return AlertProof(
+        events=by_path.get(events_path(config), []),
+        provider=by_path.get(FLAGGER_ALERTS_PATH, []),
+        firing=firing,
+        receivers={n["receiver"] for n in notifications},
+    )
+
+
+def _rollback_event(proof: AlertProof) -> list[dict[str, Any]]:
+    said = f"Canary failed! Scaling down {CANARY}.{NAMESPACE}"
+    return [e for e in proof.events if e.get("metadata", {}).get("eventMessage") == said]
+
+
+def _rollback_alert(proof: AlertProof) -> list[dict[str, Any]]:
+    said = f"Failed checks threshold reached {THRESHOLD}"
+    return [m for m in proof.provider if any(a["text"] == said for a in m["attachments"])]
+
+
+def _proven(proof: AlertProof) -> bool:
+    wanted = {(alerts.HIGH_ERROR_RATE, CANARY), (alerts.ROLLED_BACK, None)}
+    return bool(_rollback_event(proof) and _rollback_alert(proof) and wanted <= set(proof.firing))
+
+
+def _read_sink(r: Result) -> None:
+    """The sink's records, once every awaited message is in (the alerts trail the verdict)."""
+    from cluster.layout import NETNS
+    from rehearsal.measure.http_probe import http_get
+    from rehearsal.oncluster.flagger_engine import _service_address
+    from rehearsal.oncluster.netns_threads import NetnsExecutor
+
+    a = sink_config().alerts
+    started = r.flagger["durations"]["analysis_started_at"]
+    executor = NetnsExecutor(NETNS)
+    try:
+        address = _service_address(NAMESPACE, a.receiver_app, a.receiver_port)
+        r.sink, r.sink_wait_s = wait_for_records(
+            lambda url: executor.run(http_get, url, timeout=5.0),
+            address,
+            lambda records: _proven(_alert_proof(records, started)),
+            timeout_s=SINK_TIMEOUT_S,
+        )
+        if not _proven(_alert_proof(r.sink, started)):
+            r.alert_states = _alert_states(executor)
+    finally:
+        executor.close()
+
+
+def _alert_states(executor: Any) -> dict[str, Any]:
+    """Prometheus' ALERTS and Alertmanager's alerts, read before the cluster goes."""
+    from rehearsal.measure.http_probe import http_get
+    from rehearsal.oncluster.flagger_engine import _service_address
+
+    config = load_config(env={})
+    m, a = config.monitoring, config.alerts
+    states: dict[str, Any] = {}
+    for name, service, port, path in (
+        ("prometheus", m.prometheus_service, m.prometheus_port, "/api/v1/query?query=ALERTS"),
+        ("alertmanager", a.alertmanager_service, a.alertmanager_port, "/api/v2/alerts"),
+    ):
+        try:
+            url = f"http://{_service_address(NAMESPACE, service, port)}{path}"
+            states[name] = executor.run(http_get, url, timeout=5.0)[1].decode()[:3000]
+        except Exception as exc:  # a diagnostic only
+            states[name] = f"{type(exc).__name__}: {exc}"
+    return states
+
+
+def test_a_rollback_and_a_firing_alert_reach_the_on_call_webhook(
+    results: dict[str, Result], figures: list[str]
+) -> None:
+    """The real Flagger's rollback reaches the sink through its event webhook and its
+    AlertProvider (Slack's JSON, the address from the Secret); the canary's error-rate
+    alert fired during the release and the rollback alert after it reach the sink
+    through the real Alertmanager, runbook links included."""
+    r = _ok(results.get(ALERT_CASE))
+    assert r.flagger["verdict"] == ROLLED_BACK
+    started = r.flagger["durations"]["analysis_started_at"]
+    verdict_at = started + r.flagger["durations"]["real_s"]
+    proof = _alert_proof(r.sink, started)
+    paths = sorted({rec["path"] for rec in r.sink})
+    # Flagger's event webhook: the rollback as Flagger says it, in phase Failed.
+    (event,) = _rollback_event(proof) or [None]
+    assert event is not None, (paths, [e.get("metadata") for e in proof.events])
+    assert (event["name"], event["namespace"], event["phase"]) == (CANARY, NAMESPACE, "Failed")
+    # Flagger's AlertProvider (severity error): one message per rollback, in its channel.
+    (message,) = _rollback_alert(proof) or [None]
+    assert message is not None, (paths, proof.provider)
+    assert message["channel"] == sink_config().alerts.flagger_channel
+    assert message["attachments"][0]["author_name"] == f"{CANARY}.{NAMESPACE}"
+    assert message["attachments"][0]["color"] == "danger"
+    # Alertmanager: the canary track's error rate fired during the release; the
+    # rollback alert fired after the verdict; both on the on-call receiver.
+    errors = proof.firing.get((alerts.HIGH_ERROR_RATE, CANARY))
+    rolled_back = proof.firing.get((alerts.ROLLED_BACK, None))
+    assert errors and rolled_back, (paths, sorted(proof.firing), r.alert_states)
+    assert started <= _unix(errors["startsAt"]) < verdict_at
+    assert _unix(rolled_back["startsAt"]) >= verdict_at - 2 * CONTROL_LOOP_S
+    assert proof.receivers == {ON_CALL}
+    for alert in (errors, rolled_back):
+        anchor = alerts.runbook_anchor(alert["labels"]["alertname"])
+        assert alert["annotations"]["runbook_url"].endswith(f"#{anchor}")
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+    # No other track fired: the primary served no 5xx.
+    assert (alerts.HIGH_ERROR_RATE, app_names(load_config(env={})).primary) not in proof.firing
+    figures.append(
+        f"alert proof [{ALERT_CASE}]: Flagger's rollback event and AlertProvider message, "
+        f"{alerts.HIGH_ERROR_RATE} (fired {_unix(errors['startsAt']) - started:.0f} s into "
+        f"the release) and {alerts.ROLLED_BACK} at the sink; the wait after the run "
+        f"{r.sink_wait_s:.1f} s"
+    )

@@ -11,15 +11,24 @@ import pytest
 import yaml
 
 from dashboards import alerts
-from dashboards.alert_routing import CONFIG_FILE, NO_RECEIVER, ON_CALL, SECRETS_DIR
-from stack.config import load_config
+from dashboards.alert_routing import (
+    CONFIG_FILE,
+    NO_RECEIVER,
+    ON_CALL,
+    SECRETS_DIR,
+    alertmanager_config,
+)
+from dashboards.rules import alerting_file, rules_yaml
+from stack.config import StackConfig, load_config
 from stack.names import app_names
+from stack.scrape import COMPONENT_NAME_LABEL, TRAEFIK_POD_LABEL
 from stack.validation import check_config
 from synth.charts.canary import ERROR, INFO
+from tests.support.alert_sink import VALUES as SINK_VALUES
+from tests.support.network_policy_flows import Pod, admitted_sources, policies_of
 from tests.support.prerequisites import require_binary
 from tests.support.stack_variants import ALERT_CONFIGS, chart_objects, config_for
 from tests.support.synth_output import Synthesized
-from tests.synth.test_synth_monitoring import _allowed, _policies
 from toolchain import versions
 
 CONFIG = load_config(env={})
@@ -131,12 +140,57 @@ def test_prometheus_sends_alerts_to_the_alertmanager_service(synthesized: Synthe
     assert f"--web.listen-address=:{port}" in container["args"]
 
 
+def _sources(config: StackConfig) -> dict[str, Pod]:
+    """Every pod that could open a connection to another: the stack's own, Flagger,
+    Traefik, kube-prometheus-stack's Prometheus and Alertmanager, and a stranger."""
+    ns, m = config.namespace, config.monitoring
+    operator = m.operator_namespace
+    own = ["prometheus", "grafana", "alertmanager", "flagger-loadtester", *NAMES.all_tracks]
+    return {
+        **{app: Pod.app(ns, app) for app in own},
+        "flagger": Pod.app(m.flagger_namespace, "flagger"),
+        "traefik": Pod(m.traefik_namespace, {COMPONENT_NAME_LABEL: TRAEFIK_POD_LABEL}),
+        "operator-prometheus": Pod(operator, {COMPONENT_NAME_LABEL: "prometheus"}),
+        "operator-alertmanager": Pod(operator, {COMPONENT_NAME_LABEL: "alertmanager"}),
+        "stranger": Pod.app("default", "curl"),
+    }
+
+
 def test_only_prometheus_reaches_alertmanager(synthesized: Synthesized) -> None:
-    policies = _policies(synthesized)
+    policies = policies_of(synthesized)
+    target = Pod.app(CONFIG.namespace, "alertmanager")
     port = CONFIG.alerts.alertmanager_port
-    assert _allowed(policies, "alertmanager", port, from_app="prometheus")
-    assert not _allowed(policies, "alertmanager", port, from_app="grafana")
-    assert not _allowed(policies, "alertmanager", port, from_ns=CONFIG.monitoring.flagger_namespace)
+    assert admitted_sources(policies, _sources(CONFIG), target, port) == {"prometheus"}
+
+
+@pytest.mark.parametrize("mode", ["bundled", "prometheus-operator"])
+def test_an_in_cluster_receiver_admits_exactly_flagger_and_alertmanager(mode: str) -> None:
+    """The alert proof's values (an in-cluster webhook receiver): Flagger -> receiver,
+    Alertmanager -> receiver and Prometheus -> Alertmanager, and no other flow to them."""
+    env = {"ORDER_API_SRE_MONITORING__MODE": mode}
+    if mode != "bundled":
+        env["ORDER_API_SRE_MONITORING__PROMETHEUS_ADDRESS"] = "http://prometheus.monitoring:9090"
+    config = load_config(env=env, values_file=SINK_VALUES)
+    check_config(config)
+    policies = chart_objects(config, "10-network-policies")
+    sources, a = _sources(config), config.alerts
+    receiver = Pod.app(config.namespace, a.receiver_app)
+    alertmanager = "alertmanager" if mode == "bundled" else "operator-alertmanager"
+    assert admitted_sources(policies, sources, receiver, a.receiver_port) == {
+        "flagger",
+        alertmanager,
+    }
+    assert admitted_sources(policies, sources, receiver, a.receiver_port + 1) == set()
+    if mode == "bundled":
+        am = Pod.app(config.namespace, "alertmanager")
+        assert admitted_sources(policies, sources, am, a.alertmanager_port) == {"prometheus"}
+
+
+def test_without_an_in_cluster_receiver_no_policy_names_one(synthesized: Synthesized) -> None:
+    receiver = load_config(env={}, values_file=SINK_VALUES).alerts
+    assert not CONFIG.alerts.receiver_app
+    names = [p["metadata"]["name"] for p in policies_of(synthesized)]
+    assert not [n for n in names if receiver.receiver_app in n], names
 
 
 def test_no_alert_provider_without_a_configured_one(synthesized: Synthesized) -> None:
@@ -178,3 +232,20 @@ def test_the_event_webhook_gets_every_event() -> None:
 def test_no_event_webhook_by_default(synthesized: Synthesized) -> None:
     webhooks = synthesized.one("Canary")["spec"]["analysis"]["webhooks"]
     assert "event" not in {w["type"] for w in webhooks}
+
+
+def test_the_waits_and_for_durations_are_settings() -> None:
+    """The alert proof's values shorten them; the defaults stay an on-call's."""
+    sink = load_config(env={}, values_file=SINK_VALUES)
+    for config, error_for, critical_wait in ((CONFIG, "2m", "10s"), (sink, "10s", "1s")):
+        rules = {
+            r["alert"]: r
+            for r in yaml.safe_load(rules_yaml(config)[alerting_file(config)])["groups"][0]["rules"]
+        }
+        assert rules[alerts.HIGH_ERROR_RATE]["for"] == error_for
+        assert rules[alerts.HIGH_LATENCY]["for"] == config.alerts.latency_for
+        assert rules[alerts.DOWN]["for"] == config.alerts.down_for
+        route = alertmanager_config(config)["route"]
+        (critical,) = route["routes"]
+        assert critical["group_wait"] == critical_wait
+        assert route["group_wait"] == config.alerts.group_wait

@@ -21,10 +21,10 @@ from dashboards.rules import rules_yaml
 from stack.config import StackConfig, load_config
 from stack.validation import check_config
 from synth.main import build_app
+from tests.support.network_policy_flows import Pod, admits
 from tests.support.prerequisites import require_binary
 from tests.support.snapshots import YamlSnapshot
 from tests.support.synth_output import ROOT
-from tests.synth.test_synth_monitoring import _allowed
 from tests.synth.test_synth_schemas import CUSTOM_GROUPS, _crd_schemas
 
 PROFILE = ROOT / "values" / "kube-prometheus-stack.yaml"
@@ -109,10 +109,12 @@ def test_the_app_monitor_gives_the_labels_the_queries_use() -> None:
 
 def test_the_operator_namespace_may_scrape_order_api() -> None:
     config = _config()
-    policies = {p["metadata"]["name"]: p["spec"] for p in _all() if p["kind"] == "NetworkPolicy"}
-    port = config.app.container_port
-    assert _allowed(policies, "order-api", port, from_ns=config.monitoring.operator_namespace)
-    assert not _allowed(policies, "order-api", port, from_app="prometheus")
+    policies = [p for p in _all() if p["kind"] == "NetworkPolicy"]
+    port, ns = config.app.container_port, config.namespace
+    target = Pod.app(ns, "order-api")
+    operator = Pod(config.monitoring.operator_namespace, {"app.kubernetes.io/name": "prometheus"})
+    assert admits(policies, operator, target, port)
+    assert not admits(policies, Pod.app(ns, "prometheus"), target, port)
 
 
 def test_every_object_validates() -> None:
