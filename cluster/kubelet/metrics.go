@@ -87,10 +87,12 @@ func (p *Provider) runningContainers() []runningContainer {
 	for _, pr := range pods {
 		pr.mu.Lock()
 		for _, c := range pr.containers {
-			if c.proc != nil && c.state.Running != nil {
+			// A runc container's processes live in its own PID namespace: count
+			// from its first process, not from the runc that started it.
+			if pid := c.mainPID(); pid > 0 && c.state.Running != nil {
 				out = append(out, runningContainer{
 					namespace: pr.pod.Namespace, pod: pr.pod.Name, name: c.spec.Name,
-					pid: c.proc.Pid, started: c.state.Running.StartedAt.Time,
+					pid: pid, started: c.state.Running.StartedAt.Time,
 				})
 			}
 		}
