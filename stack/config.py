@@ -159,7 +159,7 @@ class CanaryConfig:
     success_rate_min_percent: float = 99.0
     latency_max_ms: int = 500
     error_rate_max_percent: float = 1.0
-    loadtester_image: str = "ghcr.io/fluxcd/flagger-loadtester:0.35.0"
+    loadtester_image: str = "ghcr.io/fluxcd/flagger-loadtester:0.38.0"
     # The port the loadtester image listens on (its -port flag).
     loadtester_port: int = 8080
     load_rps: int = 10
