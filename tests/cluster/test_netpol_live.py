@@ -264,7 +264,10 @@ def service_without_endpoints(cluster, config: StackConfig) -> Iterator[str]:
 
 def _diagnosis() -> str:
     """The controller's chain and the end of its log, for a failure's message."""
-    chain = netns.run_inside("iptables", "-S", "KUBE-ROUTER-FORWARD").stdout
+    chain = "".join(
+        netns.run_inside("iptables", "-w", "-v", "-n", "-L", name).stdout
+        for name in ("FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-SERVICES")
+    )
     log = layout.paths().logs / f"{netpol.PROGRAM}.log"
     tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
     return chain + "\n".join(tail)
