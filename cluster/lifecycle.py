@@ -267,7 +267,7 @@ def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> Non
     from toolchain import crds
 
     apply(addons.kube_dns())
-    apply(metrics_server.manifests())
+    apply(metrics_server.manifests(profile.metrics_server_namespace))
     crd_args = [arg for f in crds.crd_files() for arg in ("-f", str(f))]
     kubectl("apply", "--server-side", *crd_args)
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -284,7 +284,7 @@ def _install(p: Paths, profile: ClusterProfile, say: Say, started: float) -> Non
         f"Traefik {traefik.image} (namespace {traefik.namespace}) and Flagger "
         f"({profile.flagger_namespace}) applied",
     )
-    waited = metrics_server.wait_available()
+    waited = metrics_server.wait_available(profile.metrics_server_namespace)
     _progress(say, started, f"APIService {metrics_server.API_SERVICE} Available ({waited:.1f} s)")
     # README, "The stack", step by step.
     kubectl("apply", "-f", str(profile.namespace_file))

@@ -67,6 +67,11 @@ def metrics_server() -> HelmInstall:
 
 # The documented addition for kind (self-signed kubelet serving certificates).
 METRICS_SERVER_KIND_SETS = ("args={--kubelet-insecure-tls}",)
+# The documented addition where the cluster CA signs the kubelets' serving
+# certificates (kubeadm's serverTLSBootstrap, the local cluster): verify them
+# against the CA every pod's service-account volume carries.
+SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+METRICS_SERVER_CLUSTER_CA_SETS = (f"args={{--kubelet-certificate-authority={SERVICE_ACCOUNT_CA}}}",)
 
 
 def documented(config: StackConfig) -> dict[str, HelmInstall]:

@@ -18,6 +18,7 @@ import yaml
 
 from cluster import layout, metrics_server
 from cluster.client import get_json, kubectl
+from cluster.profile import default_profile
 from order_api import telemetry
 from stack.config import load_config
 from stack.names import LOADTESTER, app_names
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.live
 CONFIG = load_config(env={})
 NAMES = app_names(CONFIG)
 NS = CONFIG.namespace
+METRICS_NS = default_profile().metrics_server_namespace
 # The test's settings: only the HPA's scale-down window differs from dist/.
 TEST_VALUES = Path(__file__).resolve().parent / "values" / "autoscaling.yaml"
 # A metric needs two scrapes for a rate; the HPA then acts on its next sync (15 s).
@@ -77,7 +79,7 @@ def _top_pods(namespace: str) -> dict[str, tuple[int, int]]:
 
 
 def test_kubectl_top_pods_answers_for_every_running_pod(cluster):
-    for namespace in (NS, metrics_server.NAMESPACE):
+    for namespace in (NS, METRICS_NS):
 
         def complete(namespace: str = namespace) -> dict[str, tuple[int, int]] | None:
             top, running = _top_pods(namespace), _running_pods(namespace)
@@ -88,7 +90,7 @@ def test_kubectl_top_pods_answers_for_every_running_pod(cluster):
             assert mem > 0, f"{namespace}/{name}: {top[name]}"
     # order-api (Python) takes more than a MiB; metrics-server lists itself.
     assert all(mem >= 10 for pod, (_c, mem) in _top_pods(NS).items() if NAMES.primary in pod)
-    assert any(metrics_server.NAME in pod for pod in _top_pods(metrics_server.NAMESPACE))
+    assert any(metrics_server.release() in pod for pod in _top_pods(METRICS_NS))
 
 
 def _meminfo_bytes(field: str) -> int:

@@ -80,6 +80,13 @@ def test_the_kind_line_adds_the_documented_metrics_server_args() -> None:
     assert tuple(words[1::2]) == chart_values.METRICS_SERVER_KIND_SETS
 
 
+def test_the_cluster_ca_line_adds_the_args_the_local_cluster_installs() -> None:
+    match = re.search(r"signed by the cluster CA .*: add (--set .*)$", DEPLOY.read_text(), re.M)
+    assert match, "docs/deploy.md lost the cluster-CA line of metrics-server"
+    words = shlex.split(match[1])
+    assert tuple(words[1::2]) == chart_values.METRICS_SERVER_CLUSTER_CA_SETS
+
+
 def test_the_metrics_server_image_tag_is_the_pinned_module() -> None:
     assert chart_values.METRICS_SERVER_IMAGE_TAG == versions.METRICS_SERVER
 
