@@ -11,6 +11,7 @@ from typing import Any
 
 from cluster import netns
 from cluster.client import get_json
+from stack.config import StackConfig
 
 # Runs inside the namespace: sends the requests (bounded: a fixed list, a
 # timeout each) with a few threads, prints one JSON result per request.
@@ -110,12 +111,14 @@ def dns(name: str, server: str) -> tuple[int, int, float]:
 ORDER = json.dumps({"item": "settings-test", "quantity": 1})
 
 
-def order_through_traefik(namespace: str, service: str, port: str, host: str) -> Response:
-    """An order sent to the Traefik Service, retried while the route is being wired."""
+def order_through_traefik(config: StackConfig) -> Response:
+    """An order sent to the settings' Traefik Service and host, retried while
+    the route is being wired."""
+    namespace, service = config.monitoring.traefik_namespace, config.ingress.traefik_service
     spec = get_json("service", service, "-n", namespace)["spec"]
-    number = next(p["port"] for p in spec["ports"] if p["name"] == port)
+    number = next(p["port"] for p in spec["ports"] if p["name"] == config.ingress.entry_point)
     url = f"http://{spec['clusterIP']}:{number}/api/order"
-    headers = {"Host": host, "Content-Type": "application/json"}
+    headers = {"Host": config.ingress.host, "Content-Type": "application/json"}
     deadline = time.monotonic() + 30
     response = post(url, ORDER, **headers)
     while response.status != 201 and time.monotonic() < deadline:

@@ -73,12 +73,7 @@ def test_bundled_traefik_runs_in_kube_system_with_the_helm_chart_config(
 
 def test_order_through_the_bundled_traefik(k3s_cluster: StackConfig) -> None:
     config = k3s_cluster
-    response = inside.order_through_traefik(
-        config.monitoring.traefik_namespace,
-        config.ingress.traefik_service,
-        config.ingress.entry_point,
-        config.ingress.host,
-    )
+    response = inside.order_through_traefik(config)
     assert response.status == 201, response
     assert response.json()["item"] == "settings-test"
 

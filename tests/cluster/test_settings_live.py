@@ -67,12 +67,7 @@ def test_shop_settings_reach_initialized_and_serve_an_order(shop_values: Path) -
         canary = get_json("canary", "shop-api", "-n", "shop")
         assert canary["status"]["phase"] == "Initialized"
         assert running_values_file() == shop_values.resolve()
-        response = inside.order_through_traefik(
-            config.monitoring.traefik_namespace,
-            config.ingress.traefik_service,
-            config.ingress.entry_point,
-            config.ingress.host,
-        )
+        response = inside.order_through_traefik(config)
         assert response.status == 201, response
         assert response.json()["item"] == "settings-test"
         # Nothing of the default names was created.
