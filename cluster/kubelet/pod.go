@@ -163,7 +163,7 @@ func (p *Provider) runOnce(pr *podRuntime, c *containerRuntime) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	out, err := os.OpenFile(filepath.Join(pr.dir, "logs", c.spec.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, err := pr.openLog(c.spec.Name)
 	if err != nil {
 		return -1, err
 	}
@@ -226,7 +226,7 @@ func (p *Provider) runContainer(pr *podRuntime, c *containerRuntime) (int, error
 	if err != nil {
 		return fail("CreateContainerError", err)
 	}
-	out, err := os.OpenFile(filepath.Join(pr.dir, "logs", c.spec.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, err := pr.openLog(c.spec.Name)
 	if err != nil {
 		return fail("CreateContainerError", err)
 	}
@@ -452,3 +452,9 @@ func setConditions(st *corev1.PodStatus, sandbox, ready bool) {
 }
 
 func podKey(ns, name string) string { return ns + "/" + name }
+
+// openLog opens a container's log for appending: every run of it (restarts
+// included) writes to the same file, as `kubectl logs` reads it.
+func (pr *podRuntime) openLog(container string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(pr.dir, "logs", container+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}

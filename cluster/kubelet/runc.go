@@ -64,7 +64,7 @@ func (p *Provider) runOCIContainer(pr *podRuntime, c *containerRuntime) (int, er
 		return fail("CreateContainerError", err)
 	}
 	defer p.cleanupRunc(run)
-	out, err := os.OpenFile(filepath.Join(pr.dir, "logs", c.spec.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, err := pr.openLog(c.spec.Name)
 	if err != nil {
 		return fail("CreateContainerError", err)
 	}
