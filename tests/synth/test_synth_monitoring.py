@@ -12,6 +12,7 @@ import yaml
 from stack.config import load_config
 from stack.names import app_names
 from stack.scrape import APP_LABEL, NAMESPACE_LABEL, POD_LABEL
+from tests.support.network_policy_flows import selects
 from tests.support.prerequisites import require_binary
 from tests.support.synth_output import Synthesized
 
@@ -132,17 +133,6 @@ def _policies(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     return {p["metadata"]["name"]: p["spec"] for p in synthesized.find("NetworkPolicy")}
 
 
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Label selector semantics (matchLabels and In expressions suffice here)."""
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expr in selector.get("matchExpressions", []):
-        assert expr["operator"] == "In", expr
-        if labels.get(expr["key"]) not in expr["values"]:
-            return False
-    return True
-
-
 def _allowed(
     policies: dict[str, dict[str, Any]],
     to_app: str,
@@ -153,7 +143,7 @@ def _allowed(
 ) -> bool:
     """Whether any policy admits this flow (pods in another namespace have no `app` here)."""
     for spec in policies.values():
-        if not _selects(spec["podSelector"], {"app": to_app}):
+        if not selects(spec["podSelector"], {"app": to_app}):
             continue
         for rule in spec.get("ingress", []):
             if port not in {p["port"] for p in rule.get("ports", [])}:
@@ -161,10 +151,10 @@ def _allowed(
             for peer in rule.get("from", []):
                 if from_ns and "namespaceSelector" in peer:
                     ns = {"kubernetes.io/metadata.name": from_ns}
-                    if _selects(peer["namespaceSelector"], ns):
+                    if selects(peer["namespaceSelector"], ns):
                         return True
                 same_namespace = "podSelector" in peer and "namespaceSelector" not in peer
-                if from_app and same_namespace and _selects(peer["podSelector"], {"app": from_app}):
+                if from_app and same_namespace and selects(peer["podSelector"], {"app": from_app}):
                     return True
     return False
 
