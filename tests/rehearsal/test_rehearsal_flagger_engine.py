@@ -282,14 +282,25 @@ def _primary_env() -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
+# A promotion replaces the primary's pods: metrics-server needs two scrapes of
+# the new ones (15 s resolution) and the HPA one sync (15 s) before it reports.
+HPA_CPU_WAIT_S = 90
+
+
 def _primary_hpa_cpu() -> dict[str, Any]:
+    """The CPU the primary's HPA reports, waited for while it has none yet."""
     from cluster.client import get_json
 
-    doc = get_json("-n", NAMESPACE, "hpa", f"{CANARY}-primary")
-    for metric in doc["status"].get("currentMetrics") or []:
-        if metric.get("type") == "Resource" and metric["resource"]["name"] == "cpu":
-            return dict(metric["resource"]["current"])
-    return {}
+    deadline = time.monotonic() + HPA_CPU_WAIT_S
+    while True:
+        doc = get_json("-n", NAMESPACE, "hpa", f"{CANARY}-primary")
+        for metric in doc["status"].get("currentMetrics") or []:
+            current = metric.get("resource", {}).get("current", {})
+            if metric.get("type") == "Resource" and current.get("averageValue"):
+                return dict(current)
+        if time.monotonic() > deadline:
+            return {"status": doc["status"]}
+        time.sleep(3)
 
 
 @pytest.fixture(scope="module")
