@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from cluster.layout import paths
+from stack import chart_values
 from stack.config import ConfigError, StackConfig, load_config
 from stack.names import (
     HELM_CHART_CONFIG,
@@ -30,10 +31,6 @@ from stack.names import (
 )
 from synth.main import DEFAULT_OUTPUT, DEFAULT_VALUES, synthesize
 from synth.manifest_files import file_holding, manifest_paths, objects_in
-
-# metrics-server lives in kube-system in both profiles: k3s bundles it there,
-# and the README's helm install for other clusters puts it there too.
-METRICS_SERVER_NAMESPACE = K3S_SYSTEM_NAMESPACE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +61,8 @@ class ClusterProfile:
 
     @property
     def metrics_server_namespace(self) -> str:
-        return METRICS_SERVER_NAMESPACE
+        """Where k3s bundles it, and where the documented helm install puts it."""
+        return chart_values.metrics_server().namespace
 
     @property
     def prometheus_url(self) -> str:

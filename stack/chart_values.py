@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stack.config import StackConfig
+from stack.names import K3S_SYSTEM_NAMESPACE
 
-# The docs install metrics-server where k3s bundles it.
-METRICS_SERVER_NAMESPACE = "kube-system"
 # The metrics-server release the chart in its pinned Go module runs: that
 # chart (3.13.0) names 0.8.0 as its appVersion, so the tag is set.
 METRICS_SERVER_IMAGE_TAG = "v0.8.1"
@@ -60,7 +59,8 @@ def metrics_server() -> HelmInstall:
     return HelmInstall(
         "metrics-server",
         "metrics-server/metrics-server",
-        METRICS_SERVER_NAMESPACE,
+        # The docs install it where k3s bundles it.
+        K3S_SYSTEM_NAMESPACE,
         (f"image.tag={METRICS_SERVER_IMAGE_TAG}",),
     )
 
